@@ -1,0 +1,301 @@
+"""The interfaces (ports) between the engine and the outside world.
+
+The engine (``sp_sync.engine``) only talks to these protocols; adapters
+(``sp_sync.adapters``) implement them. Each protocol's contract is in its docstrings,
+and one contract test suite runs against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from sp_sync.domain.model import (
+    FieldChange,
+    MirrorItem,
+    RawItem,
+    WriteAction,
+    WriteOutcome,
+)
+
+# --------------------------------------------------------------------------- SharePoint
+
+
+@dataclass(frozen=True)
+class ListRef:
+    """Where a list lives: site URL (``https://host/sites/name``) and list title."""
+
+    site_url: str
+    title: str
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of a delta feed. Exactly one of ``next_link``/``delta_link`` is set."""
+
+    items: Sequence[RawItem]
+    next_link: str | None = None
+    delta_link: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column as SharePoint reports it (for the schema check and provisioning)."""
+
+    name: str  # internal name
+    display_name: str
+    type: str  # ColumnType value as far as it can be derived, else Graph's facet name
+    indexed: bool = False
+    lookup_list_id: str | None = None
+
+
+@dataclass
+class RequestStats:
+    """What a run cost: requests sent, resource units, retries, time waited."""
+
+    requests: int = 0
+    resource_units: int = 0
+    retries: int = 0
+    throttled: int = 0
+    waited_seconds: float = 0.0
+    writes: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "requests": self.requests,
+            "resource_units": self.resource_units,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "writes": self.writes,
+        }
+
+
+class ListSource(Protocol):
+    """Reads SharePoint lists."""
+
+    stats: RequestStats
+
+    def delta(
+        self, ref: ListRef, select: Sequence[str], cursor: str | None
+    ) -> Iterator[DeltaPage]:
+        """Yield the pages of the list's delta feed.
+
+        ``cursor`` is a deltaLink from an earlier run, or ``None`` for a full enumeration
+        (every live item). The last page carries ``delta_link``. Deleted items come as
+        ``RawItem(deleted=True)``. The same item may appear twice: the last one wins.
+        Raises ``CursorExpired`` (410) when the cursor is no longer valid, ``NotFound``
+        when the list does not exist.
+        """
+        ...
+
+    def get_item(self, ref: ListRef, item_id: str, select: Sequence[str]) -> RawItem | None:
+        """One item with its current eTag and ``lastModifiedBy``, or ``None`` if deleted."""
+        ...
+
+    def find_by_key(
+        self, ref: ListRef, key_column: str, key: str, select: Sequence[str]
+    ) -> RawItem | None:
+        """The item whose (indexed) ``key_column`` equals ``key``, or ``None``."""
+        ...
+
+    def columns(self, ref: ListRef) -> Sequence[ColumnInfo]:
+        """The list's columns (one request)."""
+        ...
+
+
+class ListWriter(Protocol):
+    """Writes list items: ``$batch`` of 20, the real eTag as ``If-Match``."""
+
+    def apply(self, ref: ListRef, actions: Sequence[WriteAction]) -> list[WriteOutcome]:
+        """Send the actions; one outcome per action, in the same order.
+
+        Never retries a create blindly: a create whose result is unknown comes back
+        ``AMBIGUOUS`` and the engine looks it up by SyncKey. A stale eTag comes back
+        ``CONFLICT``. Throttled sub-requests are re-sent after ``Retry-After``.
+        """
+        ...
+
+
+class ListAdmin(Protocol):
+    """Creates lists and columns (``sp-sync provision``)."""
+
+    def ensure_list(self, ref: ListRef, columns: Sequence[Mapping[str, Any]]) -> bool:
+        """Create the list with the given Graph column definitions if missing.
+
+        Adds missing columns to an existing list. Returns True when anything was created.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- State store
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # "running" | "ok" | "partial" | "failed"
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A rendered mail waiting to be (or already) sent. One per (job, period, recipient)."""
+
+    id: int
+    job: str
+    period: str
+    recipient: str
+    message_id: str
+    mime: bytes  # the whole message, as it will be sent
+    status: str  # "pending" | "sending" | "sent" | "failed"
+    created_at: datetime
+    sent_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class ListSyncTransaction(Protocol):
+    """Everything one list's sync writes, committed together or not at all."""
+
+    def upsert(self, items: Sequence[MirrorItem]) -> None:
+        """Insert or replace items (a tombstoned item that reappears is revived)."""
+        ...
+
+    def tombstone(self, item_ids: Sequence[str], seen_at: datetime) -> None:
+        """Mark items deleted at ``seen_at`` (kept, never forgotten)."""
+        ...
+
+    def record_changes(self, changes: Sequence[FieldChange]) -> None:
+        """Append field-level history."""
+        ...
+
+    def mark_seen(self, item_ids: Sequence[str]) -> None:
+        """During a full enumeration: remember which ids the feed contained."""
+        ...
+
+    def unseen_ids(self) -> list[str]:
+        """Live ids not marked seen since the enumeration began (to tombstone after it)."""
+        ...
+
+    def set_cursor(self, cursor: str | None) -> None:
+        """Store the list's delta cursor (committed with the items above)."""
+        ...
+
+
+class StateStore(Protocol):
+    """sp-sync's own state: mirror, cursors, history, runs, outbox, ledger.
+
+    Cursors are only ever written inside ``list_sync`` so they commit with their data.
+    """
+
+    def list_sync(self, list_key: str) -> AbstractContextManager[ListSyncTransaction]:
+        """A transaction for one list; rolled back entirely if the block raises."""
+        ...
+
+    def cursor(self, list_key: str) -> str | None: ...
+
+    def get(self, list_key: str, item_id: str) -> MirrorItem | None: ...
+
+    def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
+        """All mirrored items of a list, ordered by id (numeric where ids are numeric)."""
+        ...
+
+    def count(self, list_key: str) -> int:
+        """Live (not tombstoned) items of a list."""
+        ...
+
+    def changes(
+        self, list_key: str | None = None, since: datetime | None = None
+    ) -> list[FieldChange]:
+        """Field history, oldest first, optionally for one list and after ``since``."""
+        ...
+
+    def last_synced(self, list_key: str) -> datetime | None:
+        """When the list's cursor was last committed."""
+        ...
+
+    def start_run(self, job: str, started_at: datetime) -> int: ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: datetime,
+        stats: Mapping[str, Any],
+        message: str | None = None,
+    ) -> None: ...
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    # Outbox and ledger: exactly-once mail.
+    def outbox_add(
+        self, job: str, period: str, recipient: str, message_id: str, mime: bytes, now: datetime
+    ) -> OutboxEntry | None:
+        """Add a mail unless (job, period, recipient) already has one; then ``None``."""
+        ...
+
+    def outbox_get(self, job: str, period: str, recipient: str) -> OutboxEntry | None: ...
+
+    def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
+        """Entries with status "pending" or "sending", oldest first."""
+        ...
+
+    def outbox_mark(
+        self, entry_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        """Set status; "sending" increments attempts; "sent" sets sent_at."""
+        ...
+
+    def ledger_get(self, job: str, period: str) -> Mapping[str, Any] | None:
+        """The job's record of a period ("sent", "skipped", "late" …) or ``None``."""
+        ...
+
+    def ledger_put(self, job: str, period: str, status: str, now: datetime,
+                   detail: Mapping[str, Any] | None = None) -> None: ...
+
+    def ledger_periods(self, job: str) -> list[tuple[str, str]]:
+        """(period, status) of a job, oldest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- Mail
+
+
+@dataclass(frozen=True)
+class SendResult:
+    accepted: bool
+    detail: str | None = None
+
+
+class MailTransport(Protocol):
+    """Sends one fully built message (``Message-ID`` set by the caller)."""
+
+    name: str
+
+    def send(self, message: EmailMessage) -> SendResult:
+        """Raises ``MailError`` when the outcome is known to be a failure and
+        ``TransientError`` when it is unknown (the server may have accepted it)."""
+        ...
+
+    def was_sent(self, message_id: str) -> bool | None:
+        """Whether the message already went out (Graph: Sent Items); ``None``: can't tell."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
