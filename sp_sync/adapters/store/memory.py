@@ -1,0 +1,331 @@
+"""An in-memory :class:`~sp_sync.ports.StateStore` for tests and dry runs.
+
+Behaves like the SQL store (same contract tests): values come back as a JSON column
+would return them, timestamps as aware UTC, and a ``list_sync`` block stages its
+changes and applies them only when the block exits normally.
+
+Enumeration marks: the first ``mark_seen`` after a finished enumeration starts a new
+one (a new generation); committing a non-``None`` cursor finishes it. Until one has
+started, ``unseen_ids`` returns every live id (an empty feed means all were deleted).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sp_sync.adapters.store._common import (
+    OUTBOX_STATUSES,
+    RUN_STATUSES,
+    as_utc,
+    as_utc_opt,
+    check_status,
+    id_sort_key,
+    json_copy,
+)
+from sp_sync.domain.model import FieldChange, MirrorItem
+from sp_sync.errors import StoreError
+from sp_sync.ports import OutboxEntry, RunRecord
+
+_UNSET: Any = object()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stored_item(item: MirrorItem) -> MirrorItem:
+    return replace(
+        item,
+        fields=json_copy(dict(item.fields)),
+        modified=as_utc_opt(item.modified),
+        deleted_at=as_utc_opt(item.deleted_at),
+    )
+
+
+def _stored_change(change: FieldChange) -> FieldChange:
+    return replace(
+        change,
+        old=json_copy(change.old),
+        new=json_copy(change.new),
+        changed_at=as_utc(change.changed_at),
+    )
+
+
+@dataclass
+class _ListState:
+    items: dict[str, MirrorItem] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # item id -> enumeration generation
+    cursor: str | None = None
+    committed_at: datetime | None = None
+    enum_gen: int = 0
+    enumerating: bool = False
+
+
+class _MemoryTransaction:
+    """Stages one list's changes; :meth:`MemoryStore.list_sync` applies them on success."""
+
+    def __init__(self, list_key: str, state: _ListState) -> None:
+        self.list_key = list_key
+        self._state = state
+        self.items: dict[str, MirrorItem] = {}
+        self.changes: list[FieldChange] = []
+        self.seen: dict[str, int] = {}
+        self.enum_gen = state.enum_gen
+        self.enumerating = state.enumerating
+        self.cursor: Any = _UNSET
+
+    def _current(self, item_id: str) -> MirrorItem | None:
+        staged = self.items.get(item_id)
+        return staged if staged is not None else self._state.items.get(item_id)
+
+    def upsert(self, items: Sequence[MirrorItem]) -> None:
+        for item in items:
+            if item.list_key != self.list_key:
+                raise ValueError(
+                    f"item {item.id} belongs to list {item.list_key!r}, "
+                    f"not to {self.list_key!r}"
+                )
+            self.items[item.id] = _stored_item(item)
+
+    def tombstone(self, item_ids: Sequence[str], seen_at: datetime) -> None:
+        at = as_utc(seen_at)
+        for item_id in item_ids:
+            current = self._current(item_id)
+            if current is not None and current.deleted_at is None:
+                self.items[item_id] = replace(current, deleted_at=at)
+
+    def record_changes(self, changes: Sequence[FieldChange]) -> None:
+        self.changes.extend(_stored_change(c) for c in changes)
+
+    def mark_seen(self, item_ids: Sequence[str]) -> None:
+        if not self.enumerating:
+            self.enum_gen += 1
+            self.enumerating = True
+        for item_id in item_ids:
+            self.seen[item_id] = self.enum_gen
+
+    def unseen_ids(self) -> list[str]:
+        ids = set(self._state.items) | set(self.items)
+        live = [i for i in ids if (item := self._current(i)) and item.deleted_at is None]
+        if self.enumerating:
+            gen = self.enum_gen
+            live = [i for i in live if self.seen.get(i, self._state.seen.get(i)) != gen]
+        return sorted(live, key=id_sort_key)
+
+    def set_cursor(self, cursor: str | None) -> None:
+        self.cursor = cursor
+
+    def apply(self, store: MemoryStore, now: datetime) -> None:
+        state = self._state
+        state.items.update(self.items)
+        state.seen.update(self.seen)
+        # Marks only stick to rows that exist, as in the SQL store.
+        for item_id in [i for i in self.seen if i not in state.items]:
+            del state.seen[item_id]
+        state.enum_gen = self.enum_gen
+        state.enumerating = self.enumerating
+        if self.cursor is not _UNSET:
+            state.cursor = self.cursor
+            state.committed_at = now
+            if self.cursor is not None:
+                state.enumerating = False
+        store._changes.extend(self.changes)
+
+
+class MemoryStore:
+    """The whole :class:`~sp_sync.ports.StateStore` protocol, kept in process memory."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or _utcnow
+        self._lock = threading.RLock()
+        self._lists: dict[str, _ListState] = {}
+        self._changes: list[FieldChange] = []
+        self._runs: dict[int, RunRecord] = {}
+        self._outbox: dict[int, OutboxEntry] = {}
+        self._ledger: dict[tuple[str, str], dict[str, Any]] = {}
+        self._closed = False
+
+    def _list(self, list_key: str) -> _ListState:
+        return self._lists.setdefault(list_key, _ListState())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the state store is closed")
+
+    # ------------------------------------------------------------------ mirror
+
+    @contextmanager
+    def list_sync(self, list_key: str) -> Iterator[_MemoryTransaction]:
+        self._check_open()
+        with self._lock:
+            tx = _MemoryTransaction(list_key, self._list(list_key))
+            yield tx  # an exception propagates and the staged changes are dropped
+            tx.apply(self, as_utc(self._clock()))
+
+    def cursor(self, list_key: str) -> str | None:
+        with self._lock:
+            state = self._lists.get(list_key)
+            return state.cursor if state else None
+
+    def last_synced(self, list_key: str) -> datetime | None:
+        with self._lock:
+            state = self._lists.get(list_key)
+            return state.committed_at if state else None
+
+    def get(self, list_key: str, item_id: str) -> MirrorItem | None:
+        with self._lock:
+            state = self._lists.get(list_key)
+            return state.items.get(item_id) if state else None
+
+    def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
+        with self._lock:
+            state = self._lists.get(list_key)
+            rows = list(state.items.values()) if state else []
+        rows.sort(key=lambda i: id_sort_key(i.id))
+        return iter([i for i in rows if include_deleted or i.deleted_at is None])
+
+    def count(self, list_key: str) -> int:
+        with self._lock:
+            state = self._lists.get(list_key)
+            if state is None:
+                return 0
+            return sum(1 for i in state.items.values() if i.deleted_at is None)
+
+    def changes(
+        self, list_key: str | None = None, since: datetime | None = None
+    ) -> list[FieldChange]:
+        after = as_utc_opt(since)
+        with self._lock:
+            found = [
+                c
+                for c in self._changes
+                if (list_key is None or c.list_key == list_key)
+                and (after is None or c.changed_at > after)
+            ]
+        # Stable sort keeps insertion order among equal timestamps, like the SQL id.
+        return sorted(found, key=lambda c: c.changed_at)
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, job: str, started_at: datetime) -> int:
+        self._check_open()
+        with self._lock:
+            run_id = len(self._runs) + 1
+            self._runs[run_id] = RunRecord(
+                id=run_id, job=job, started_at=as_utc(started_at), finished_at=None,
+                status="running", stats={},
+            )
+            return run_id
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: datetime,
+        stats: Mapping[str, Any],
+        message: str | None = None,
+    ) -> None:
+        check_status(status, RUN_STATUSES, "run")
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise StoreError(f"there is no run {run_id} to finish")
+            self._runs[run_id] = replace(
+                run, status=status, finished_at=as_utc(finished_at),
+                stats=json_copy(dict(stats)), message=message,
+            )
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
+        with self._lock:
+            found = [r for r in self._runs.values() if job is None or r.job == job]
+        found.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        return found[:limit]
+
+    # ------------------------------------------------------------------ outbox
+
+    def outbox_add(
+        self, job: str, period: str, recipient: str, message_id: str, mime: bytes, now: datetime
+    ) -> OutboxEntry | None:
+        self._check_open()
+        with self._lock:
+            if self.outbox_get(job, period, recipient) is not None:
+                return None
+            entry = OutboxEntry(
+                id=len(self._outbox) + 1, job=job, period=period, recipient=recipient,
+                message_id=message_id, mime=bytes(mime), status="pending",
+                created_at=as_utc(now),
+            )
+            self._outbox[entry.id] = entry
+            return entry
+
+    def outbox_get(self, job: str, period: str, recipient: str) -> OutboxEntry | None:
+        with self._lock:
+            for e in self._outbox.values():
+                if (e.job, e.period, e.recipient) == (job, period, recipient):
+                    return e
+            return None
+
+    def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
+        with self._lock:
+            found = [
+                e
+                for e in self._outbox.values()
+                if e.status in ("pending", "sending") and (job is None or e.job == job)
+            ]
+        return sorted(found, key=lambda e: (e.created_at, e.id))
+
+    def outbox_mark(
+        self, entry_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        check_status(status, OUTBOX_STATUSES, "outbox")
+        with self._lock:
+            entry = self._outbox.get(entry_id)
+            if entry is None:
+                raise StoreError(f"there is no outbox entry {entry_id}")
+            self._outbox[entry_id] = replace(
+                entry,
+                status=status,
+                error=error,
+                attempts=entry.attempts + (1 if status == "sending" else 0),
+                sent_at=as_utc(now) if status == "sent" else entry.sent_at,
+            )
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger_get(self, job: str, period: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            record = self._ledger.get((job, period))
+            return None if record is None else json_copy_record(record)
+
+    def ledger_put(
+        self,
+        job: str,
+        period: str,
+        status: str,
+        now: datetime,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._check_open()
+        with self._lock:
+            self._ledger[(job, period)] = {
+                "status": status,
+                "at": as_utc(now),
+                "detail": json_copy(dict(detail or {})),
+            }
+
+    def ledger_periods(self, job: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted((p, r["status"]) for (j, p), r in self._ledger.items() if j == job)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def json_copy_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ledger record as returned: ``{"status", "at", "detail"}`` (a fresh copy)."""
+    return {"status": record["status"], "at": record["at"], "detail": json_copy(record["detail"])}
