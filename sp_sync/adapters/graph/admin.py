@@ -1,0 +1,97 @@
+"""Create lists and columns (``sp-sync provision``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sp_sync.domain.model import ListMapping
+from sp_sync.errors import NotFound
+from sp_sync.ports import ListRef
+
+if TYPE_CHECKING:
+    from sp_sync.adapters.graph.source import GraphLists
+
+log = logging.getLogger(__name__)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+BUILTIN = frozenset({"Title", "ID", "Created", "Modified", "Author", "Editor"})
+
+
+def _resolved(lists: GraphLists, ref: ListRef, col: Mapping[str, Any]) -> dict[str, Any]:
+    """The column definition with a lookup's target list title replaced by its id."""
+    out = dict(col)
+    lookup = out.get("lookup")
+    if isinstance(lookup, Mapping):
+        target = str(lookup.get("listId") or "")
+        if target and not _GUID.match(target):
+            target_id = lists.list_id(ListRef(ref.site_url, target))
+            out["lookup"] = {**lookup, "listId": target_id}
+    return out
+
+
+def ensure_list(lists: GraphLists, ref: ListRef, columns: Sequence[Mapping[str, Any]]) -> bool:
+    """Create the list with ``columns`` if missing; add missing columns; index flagged ones."""
+    conn = lists.conn
+    site = lists.site_id(ref.site_url)
+    wanted = [_resolved(lists, ref, c) for c in columns if c.get("name") not in BUILTIN]
+    try:
+        list_id = lists.list_id(ref)
+    except NotFound:
+        body = {"displayName": ref.title, "columns": wanted, "list": {"template": "genericList"}}
+        conn.request("POST", f"sites/{site}/lists", json_body=body)
+        lists.forget(ref)
+        log.info("created list %r with %d columns", ref.title, len(wanted))
+        return True
+    existing = conn.get_json(f"sites/{site}/lists/{list_id}/columns") or {}
+    by_name = {c.get("name"): c for c in existing.get("value") or []}
+    by_display = {c.get("displayName"): c for c in existing.get("value") or []}
+    changed = False
+    for col in wanted:
+        have = by_name.get(col.get("name")) or by_display.get(col.get("displayName"))
+        if have is None:
+            # A column POST is not idempotent, but a failed one is found by name next time.
+            conn.request("POST", f"sites/{site}/lists/{list_id}/columns", json_body=col)
+            log.info("added column %r to %r", col.get("name"), ref.title)
+            changed = True
+        elif col.get("indexed") and not have.get("indexed"):
+            conn.request("PATCH", f"sites/{site}/lists/{list_id}/columns/{have.get('id')}",
+                         json_body={"indexed": True})
+            log.info("indexed column %r of %r", col.get("name"), ref.title)
+            changed = True
+    return changed
+
+
+def provision(
+    lists: GraphLists,
+    mapping: ListMapping,
+    site_url: str | None = None,
+    roles: Sequence[str] = ("target",),
+) -> dict[str, bool]:
+    """Ensure every mapped list with one of ``roles``; lookup targets first.
+
+    Returns list title → whether anything was created or changed.
+    """
+    from sp_sync.domain.provisioning import column_definitions
+
+    specs = [s for s in mapping.lists if s.role in roles]
+    done: dict[str, bool] = {}
+    pending = list(specs)
+    while pending:
+        progressed = False
+        for spec in list(pending):
+            deps = {mapping.get(c.lookup_list).title for c in spec.columns
+                    if c.lookup_list and c.lookup_list in mapping}
+            if any(d in {s.title for s in pending} - {spec.title} for d in deps):
+                continue
+            ref = ListRef(spec.site_url or site_url or lists.default_site_url, spec.title)
+            done[spec.title] = ensure_list(lists, ref, column_definitions(spec, mapping))
+            pending.remove(spec)
+            progressed = True
+        if not progressed:  # a lookup cycle: create in mapping order, lookups resolve later
+            spec = pending.pop(0)
+            ref = ListRef(spec.site_url or site_url or lists.default_site_url, spec.title)
+            done[spec.title] = ensure_list(lists, ref, column_definitions(spec, mapping))
+    return done

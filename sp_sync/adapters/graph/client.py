@@ -1,0 +1,122 @@
+"""One connection to Graph: tokens, a pooled session, the retry policy and the library client.
+
+The office365 ``GraphClient`` hard-codes ``https://graph.microsoft.com/v1.0``; the ONE seam
+that redirects it is :class:`_ConfiguredGraphRequest` (``service_root_url`` from
+``config.graph_url``) returned by :meth:`_ConfiguredGraphClient.pending_request`. Its
+transport is replaced by :class:`PolicyTransport`, so library calls share our session (our
+CA), our retry policy and our request accounting. Where the library is wrong (delta drops
+the deltaLink, updates send no If-Match, ``$batch`` ignores the session) the adapter calls
+Graph directly through :meth:`GraphConnection.request`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from office365.graph_client import GraphClient
+from office365.graph_request import GraphRequest
+from office365.runtime.http.request_options import RequestOptions
+from office365.runtime.transport.base import BaseTransport
+
+from sp_sync.adapters.graph.auth import TokenProvider, make_session
+from sp_sync.adapters.graph.config import GraphConfig
+from sp_sync.adapters.graph.http_policy import HttpPolicy
+from sp_sync.ports import RequestStats
+
+
+class PolicyTransport(BaseTransport):
+    """Routes the library's requests through our session and :class:`HttpPolicy`."""
+
+    def __init__(self, policy: HttpPolicy, session: requests.Session) -> None:
+        self._policy = policy
+        self._session = session
+
+    def execute(self, request: RequestOptions) -> requests.Response:
+        method = request.method.value.upper()
+        # The policy sets Authorization itself (so a 401 refresh takes effect).
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        json_body: Any = None
+        data: Any = None
+        if method in ("POST", "PATCH"):
+            if request.is_bytes or request.is_file:
+                data = request.data
+            else:
+                json_body = request.data
+        elif method == "PUT":
+            data = request.data
+        return self._policy.send(
+            self._session, method, request.url, json_body=json_body, data=data,
+            headers=headers, expect_json=method != "DELETE",
+        )
+
+
+class _ConfiguredGraphRequest(GraphRequest):
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self._root = root
+
+    @property
+    def service_root_url(self) -> str:
+        return self._root
+
+
+class _ConfiguredGraphClient(GraphClient):
+    """``GraphClient`` whose every request (including ``$batch``) uses ``config.graph_url``."""
+
+    def __init__(self, conn: GraphConnection) -> None:
+        super().__init__(token_callback=conn.tokens.token)
+        self._conn = conn
+
+    def pending_request(self) -> GraphRequest:
+        if self._pending_request is None:
+            req = _ConfiguredGraphRequest(self._conn.config.graph_root)
+            req.with_access_token(self._conn.tokens.token)
+            req.transport = PolicyTransport(self._conn.policy, self._conn.session)
+            self._pending_request = req
+            return req
+        assert isinstance(self._pending_request, GraphRequest)
+        return self._pending_request
+
+
+class GraphConnection:
+    """Owns the token provider, the HTTP session, the retry policy, stats and the client."""
+
+    def __init__(self, config: GraphConfig, stats: RequestStats | None = None) -> None:
+        self.config = config
+        self.stats = stats if stats is not None else RequestStats()
+        self.session = make_session(config)
+        self.tokens = TokenProvider(config, make_session(config))
+        self.policy = HttpPolicy(config, self.stats, self.tokens)
+        self._client: GraphClient | None = None
+
+    @property
+    def client(self) -> GraphClient:
+        """The office365 ``GraphClient`` pointed at ``config.graph_url``."""
+        if self._client is None:
+            self._client = _ConfiguredGraphClient(self)
+        return self._client
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return f"{self.config.graph_root}/{path_or_url.lstrip('/')}"
+
+    def request(self, method: str, path_or_url: str, **kw: Any) -> requests.Response:
+        """One Graph call through the policy (see :meth:`HttpPolicy.send`)."""
+        return self.policy.send(self.session, method, self.url(path_or_url), **kw)
+
+    def get_json(self, path_or_url: str, **kw: Any) -> Any:
+        return self.policy.json(self.request("GET", path_or_url, **kw))
+
+    def start_run(self) -> None:
+        self.policy.start_run()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> GraphConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
