@@ -1,0 +1,281 @@
+"""Pull: mirror a SharePoint list into the state store through its delta feed.
+
+Invariants kept here (see reference/limits-and-faults.md):
+
+* every page of one feed goes into ONE ``store.list_sync`` transaction and the cursor
+  (the last page's deltaLink) is set after the last page, inside it — a failure
+  anywhere rolls back items, history and cursor together;
+* a deletion becomes a tombstone; during a full enumeration (no cursor, ``full=True``
+  or after ``410 Gone``) ids the feed did not contain are tombstoned only after the
+  last page arrived;
+* history: one FieldChange per changed mapped column (old raw → new raw), by the
+  editor from the mirrored User Information List (delta carries no lastModifiedBy);
+  none on a list's first sync (nothing changed — the mirror was just empty);
+* memory does not grow with the list: pages are processed one at a time; only items
+  *changed* during this feed are remembered (so a repeated item in the feed is compared
+  with its first occurrence and history is not counted twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sp_sync.domain.model import (
+    ColumnType,
+    FieldChange,
+    ListMapping,
+    ListSpec,
+    MirrorItem,
+    RawItem,
+)
+from sp_sync.domain.normalize import canonical, content_hash, parse_datetime, parse_id
+from sp_sync.errors import CursorExpired
+from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
+
+log = logging.getLogger(__name__)
+
+USERS_KEY = "users"
+USER_NAME_FIELD = "Title"  # the User Information List's display-name field (fixed name)
+ITEM_COLUMN = "*"  # FieldChange.column of a whole-item event (deletion)
+
+
+@dataclass
+class PullResult:
+    list_key: str
+    items_seen: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    pages: int = 0
+    full_enumeration: bool = False
+    cursor_reset: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the mirror holds for an item, as far as this feed is concerned."""
+
+    live: bool
+    hash: str = ""
+    etag: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class _Pull:
+    def __init__(
+        self, store: StateStore, spec: ListSpec, now: datetime, cursor: str | None
+    ) -> None:
+        self.store, self.spec, self.now = store, spec, now
+        self.enumerate = cursor is None
+        self.history = not (cursor is None and store.count(spec.key) == 0)
+        self.result = PullResult(spec.key, full_enumeration=cursor is None)
+        self.changed: dict[str, _Known] = {}  # items changed in this feed only
+        self.editors: dict[str, str | None] = {}
+        self.upserts: dict[str, MirrorItem] = {}
+
+    # ---------------------------------------------------------------- lookups
+
+    def known(self, item_id: str) -> _Known | None:
+        if item_id in self.changed:
+            return self.changed[item_id]
+        m = self.store.get(self.spec.key, item_id)
+        if m is None:
+            return None
+        return _Known(not m.deleted, m.content_hash, m.etag, dict(m.fields))
+
+    def editor(self, raw: RawItem) -> str | None:
+        if raw.modified_by:
+            return raw.modified_by
+        lookup = raw.fields.get("EditorLookupId")
+        if lookup is None:
+            return None
+        key = str(lookup)
+        if key not in self.editors:
+            try:
+                user = self.store.get(USERS_KEY, str(parse_id(lookup)))
+            except ValueError:
+                user = None
+            name = user.fields.get(USER_NAME_FIELD) if user and user.fields else None
+            self.editors[key] = str(name) if name else None
+        return self.editors[key]
+
+    @staticmethod
+    def modified(raw: RawItem) -> datetime | None:
+        if raw.modified is not None:
+            return raw.modified
+        try:
+            return parse_datetime(raw.fields.get("Modified"))
+        except ValueError:
+            return None
+
+    # ---------------------------------------------------------------- items
+
+    def flush(self, tx: ListSyncTransaction) -> None:
+        if self.upserts:
+            tx.upsert(list(self.upserts.values()))
+            self.upserts.clear()
+
+    def page(self, tx: ListSyncTransaction, items: Sequence[RawItem]) -> None:
+        self.result.pages += 1
+        self.result.items_seen += len(items)
+        for raw in items:
+            if raw.deleted:
+                self.flush(tx)
+                self.tombstone(tx, raw.id)
+            else:
+                self.upsert(tx, raw)
+        self.flush(tx)
+        if self.enumerate:
+            tx.mark_seen([r.id for r in items if not r.deleted])
+
+    def tombstone(self, tx: ListSyncTransaction, item_id: str) -> None:
+        prev = self.known(item_id)
+        if prev is None or not prev.live:
+            return
+        tx.tombstone([item_id], self.now)
+        self.result.deleted += 1
+        self.changed[item_id] = _Known(live=False)
+        if self.history:
+            tx.record_changes([
+                FieldChange(self.spec.key, item_id, ITEM_COLUMN, None, None, None, self.now,
+                            kind="deleted")
+            ])
+
+    def upsert(self, tx: ListSyncTransaction, raw: RawItem) -> None:
+        prev = self.known(raw.id)
+        digest = content_hash(self.spec, raw.fields)
+        if prev is not None and prev.live and prev.hash == digest and prev.etag == raw.etag:
+            return
+        by, at = self.editor(raw), self.modified(raw)
+        self.upserts[raw.id] = MirrorItem(
+            list_key=self.spec.key, id=raw.id, etag=raw.etag, fields=dict(raw.fields),
+            content_hash=digest, web_url=raw.web_url, modified=at, modified_by=by,
+        )
+        if prev is not None and prev.live and prev.hash == digest:
+            return  # same content, new eTag only (e.g. our own write echoed back)
+        kind = "updated" if prev is not None and prev.live else "created"
+        setattr(self.result, kind, getattr(self.result, kind) + 1)
+        if self.history:
+            old = prev.fields if prev is not None and prev.live else {}
+            tx.record_changes(self.diff(raw, old, kind, by, at or self.now))
+            self.changed[raw.id] = _Known(True, digest, raw.etag, self.mapped(raw.fields))
+
+    def mapped(self, fields: Any) -> dict[str, Any]:
+        names = {c.field_name for c in self.spec.columns}
+        return {k: v for k, v in fields.items() if k in names}
+
+    def diff(
+        self, raw: RawItem, old: dict[str, Any], kind: str, by: str | None, at: datetime
+    ) -> list[FieldChange]:
+        out = []
+        for col in self.spec.columns:
+            before, after = old.get(col.field_name), raw.fields.get(col.field_name)
+            if canonical(col, before) != canonical(col, after):
+                out.append(FieldChange(self.spec.key, raw.id, col.key, before, after, by, at,
+                                       kind=kind))
+        return out
+
+    def finish(self, tx: ListSyncTransaction, delta_link: str | None) -> None:
+        self.flush(tx)
+        if self.enumerate:
+            for item_id in tx.unseen_ids():
+                self.tombstone(tx, item_id)
+        tx.set_cursor(delta_link)
+
+
+def _pull_once(
+    source: ListSource, store: StateStore, spec: ListSpec, ref: ListRef, now: datetime,
+    cursor: str | None,
+) -> PullResult:
+    run = _Pull(store, spec, now, cursor)
+    with store.list_sync(spec.key) as tx:
+        delta_link: str | None = None
+        for page in source.delta(ref, spec.select, cursor):
+            run.page(tx, page.items)
+            delta_link = page.delta_link
+        run.finish(tx, delta_link)
+    return run.result
+
+
+def pull_list(
+    source: ListSource,
+    store: StateStore,
+    spec: ListSpec,
+    ref: ListRef,
+    now: datetime,
+    full: bool = False,
+) -> PullResult:
+    """Bring the mirror of one list up to date (see the module docstring)."""
+    cursor = None if full else store.cursor(spec.key)
+    try:
+        result = _pull_once(source, store, spec, ref, now, cursor)
+    except CursorExpired:
+        if cursor is None:
+            raise
+        log.warning("delta cursor of %s expired (410): enumerating it again", spec.key)
+        result = _pull_once(source, store, spec, ref, now, None)
+        result.cursor_reset = True
+    log.info(
+        "pulled %s: %d seen, %d created, %d updated, %d deleted, %d pages%s",
+        spec.key, result.items_seen, result.created, result.updated, result.deleted,
+        result.pages, " (full)" if result.full_enumeration else "",
+    )
+    return result
+
+
+def dependencies(spec: ListSpec) -> set[str]:
+    """Lists whose mirror is needed to read ``spec``: users for people, lookup targets."""
+    deps: set[str] = set()
+    for col in spec.columns:
+        if col.type is ColumnType.PERSON:
+            deps.add(USERS_KEY)
+        elif col.lookup_list and col.type in (ColumnType.LOOKUP, ColumnType.MULTILOOKUP):
+            deps.add(col.lookup_list)
+    deps.discard(spec.key)
+    return deps
+
+
+def dependency_order(mapping: ListMapping, keys: Iterable[str]) -> list[str]:
+    """``keys`` ordered so users come first and looked-up lists before their users."""
+    wanted = list(dict.fromkeys(keys))
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in done or key in visiting:
+            return  # a lookup cycle: keep the order given
+        visiting.add(key)
+        if key in mapping:
+            for dep in sorted(dependencies(mapping.get(key)), key=lambda k: k != USERS_KEY):
+                if dep in wanted:
+                    visit(dep)
+        visiting.discard(key)
+        done.append(key)
+
+    for key in sorted(wanted, key=lambda k: k != USERS_KEY):
+        visit(key)
+    return done
+
+
+def pull_lists(
+    source: ListSource,
+    store: StateStore,
+    mapping: ListMapping,
+    keys: Iterable[str],
+    refs: Callable[[ListSpec], ListRef],
+    now: datetime,
+    full: bool = False,
+) -> dict[str, PullResult]:
+    """Pull several lists in dependency order; one transaction per list."""
+    results: dict[str, PullResult] = {}
+    for key in dependency_order(mapping, keys):
+        spec = mapping.get(key)
+        results[key] = pull_list(source, store, spec, refs(spec), now, full=full)
+    return results

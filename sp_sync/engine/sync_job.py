@@ -1,0 +1,251 @@
+"""List-to-list sync: a filtered subset of a source list, mirrored into a target list.
+
+pull (source, its lookups, target) → desired rows from the source records → plan against
+the target's mirror → mass-delete guard → apply (or print the plan on ``--dry-run``).
+
+Values are written in the target's wire shape (date-only → local midnight in UTC,
+person/lookup → display text for text columns …) so that they read back *equal* on the
+next pull: a second run with no change in SharePoint makes zero writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sp_sync.domain.model import (
+    ActionKind,
+    ColumnSpec,
+    ColumnType,
+    DesiredRow,
+    Link,
+    ListMapping,
+    ListSpec,
+    Lookup,
+    Person,
+    RawItem,
+    Record,
+    Value,
+    WriteAction,
+)
+from sp_sync.domain.normalize import canonical, date_to_wire, datetime_to_wire
+from sp_sync.domain.plan import (
+    Plan,
+    changed_fields,
+    check_mass_delete,
+    compared_columns,
+    format_plan,
+    plan,
+)
+from sp_sync.engine.apply import ApplyResult, apply_plan
+from sp_sync.engine.pull import PullResult, dependencies, pull_lists
+from sp_sync.engine.records import load_records
+from sp_sync.errors import ConfigError, MassDeleteRefused
+from sp_sync.ports import ListRef, ListSource, ListWriter, StateStore
+
+log = logging.getLogger(__name__)
+
+_YES, _NO = "Ja", "Nein"  # booleans written into text columns (user-facing: German)
+
+
+class SyncParamsLike(Protocol):
+    """What :func:`run_sync_job` reads (``SyncParams`` here or ``sp_sync.jobs.SyncParams``)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def filter(self) -> Mapping[str, Any]: ...
+    @property
+    def columns(self) -> Mapping[str, str]: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def delete(self) -> bool: ...
+    @property
+    def mass_delete_share(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SyncParams:
+    source: str  # source list key
+    target: str  # target list key (role "target", with a SyncKey column)
+    columns: Mapping[str, str]  # target column key → source column key
+    filter: Mapping[str, Any] = field(default_factory=dict)  # column key → value (equality)
+    key: str | None = None  # source column key for the SyncKey; None: the item id
+    delete: bool = True
+    mass_delete_share: float = 0.5
+
+
+@dataclass
+class SyncJobResult:
+    plan: Plan
+    plan_text: str
+    pulls: dict[str, PullResult]
+    applied: ApplyResult | None  # None on a dry run
+    dry_run: bool = False
+
+    @property
+    def writes(self) -> int:
+        return self.applied.written if self.applied else 0
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _text(value: Value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Person):
+        return value.name
+    if isinstance(value, Lookup):
+        return value.title if value.title is not None else f"#{value.id}"
+    if isinstance(value, Link):
+        return value.url
+    if isinstance(value, bool):
+        return _YES if value else _NO
+    if isinstance(value, datetime):
+        return datetime_to_wire(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        parts = [t for t in (_text(v) for v in value) if t]
+        return "; ".join(parts) or None
+    return str(value)
+
+
+def to_wire(value: Value, col: ColumnSpec, tz: ZoneInfo) -> Any:
+    """A typed value in the write shape of the target column ``col``."""
+    if value is None:
+        return None
+    t = col.type
+    if t is ColumnType.DATE and isinstance(value, date):
+        day = value.astimezone(tz).date() if isinstance(value, datetime) else value
+        return date_to_wire(day, tz)
+    if t is ColumnType.DATETIME and isinstance(value, datetime):
+        return datetime_to_wire(value)
+    if t in (ColumnType.PERSON, ColumnType.LOOKUP) and isinstance(value, Person | Lookup):
+        return value.id
+    if t is ColumnType.MULTICHOICE and isinstance(value, tuple):
+        return [_text(v) for v in value]
+    if t is ColumnType.URL and isinstance(value, Link):
+        return {"Url": value.url, "Description": value.description or value.url}
+    if t is ColumnType.BOOLEAN and isinstance(value, bool):
+        return value
+    if t in (ColumnType.NUMBER, ColumnType.CURRENCY) and isinstance(value, int | float):
+        return value
+    return _text(value)
+
+
+def _equal(value: Value, want: Any) -> bool:
+    if isinstance(value, Person):
+        return want in (value.name, value.email, value.id)
+    if isinstance(value, Lookup):
+        return want in (value.title, value.id)
+    if isinstance(value, tuple):
+        return any(_equal(v, want) for v in value)
+    if isinstance(value, bool) or isinstance(want, bool):
+        return value is want
+    if isinstance(value, date) and isinstance(want, str):
+        return value.isoformat() == want
+    return bool(value == want)
+
+
+def matches(record: Record, filter: Mapping[str, Any]) -> bool:
+    """Equality on normalised values; people match by name/e-mail/id, lookups by title/id."""
+    return all(_equal(record[k], want) for k, want in filter.items())
+
+
+def desired_rows(
+    params: SyncParamsLike, source: ListSpec, target: ListSpec, records: list[Record],
+    tz: ZoneInfo,
+) -> list[DesiredRow]:
+    rows = []
+    cols = [(target.column(t), s) for t, s in params.columns.items()]
+    for rec in records:
+        if not matches(rec, params.filter):
+            continue
+        key = _text(rec[params.key]) if params.key else rec.id
+        if not key:
+            log.warning("%s item %s has no %s: not synced", source.key, rec.id, params.key)
+            continue
+        fields = {col.field_name: to_wire(rec[s], col, tz) for col, s in cols}
+        rows.append(DesiredRow(sync_key=f"{source.key}:{key}", fields=fields))
+    return rows
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def _replanner(
+    rows: list[DesiredRow], key_column: str, columns: list[ColumnSpec]
+) -> Callable[[RawItem | None, WriteAction], WriteAction | None]:
+    wanted = {str(canonical(key_column, r.sync_key)): r for r in rows}
+    cols = compared_columns(columns, key_column)
+
+    def replan(fresh: RawItem | None, action: WriteAction) -> WriteAction | None:
+        row = wanted.get(str(canonical(key_column, action.sync_key)))
+        if fresh is None:  # gone: nothing to delete or update any more
+            return None
+        if action.kind is ActionKind.DELETE or row is None:
+            return WriteAction(ActionKind.DELETE, action.sync_key, fresh.id, fresh.etag)
+        diff = changed_fields({**row.fields, key_column: row.sync_key}, fresh.fields, cols)
+        if not diff:
+            return None
+        return WriteAction(ActionKind.UPDATE, action.sync_key, fresh.id, fresh.etag, diff)
+
+    return replan
+
+
+def run_sync_job(
+    params: SyncParamsLike,
+    mapping: ListMapping,
+    source: ListSource,
+    writer: ListWriter,
+    store: StateStore,
+    refs: Callable[[ListSpec], ListRef],
+    tz: ZoneInfo,
+    now: datetime,
+    dry_run: bool = False,
+    allow_mass_delete: bool = False,
+) -> SyncJobResult:
+    """Sync ``params.source`` into ``params.target`` (see the module docstring).
+
+    Raises MassDeleteRefused (nothing written) when the plan deletes too much.
+    """
+    src, tgt = mapping.get(params.source), mapping.get(params.target)
+    key_column = tgt.sync_key_column
+    if not key_column:
+        raise ConfigError(
+            f"list {tgt.key!r} has no sync_key: add sync_key = \"SyncKey\" to its mapping"
+        )
+    keys = [k for k in (*dependencies(src), src.key, tgt.key) if k in mapping]
+    pulls = pull_lists(source, store, mapping, keys, refs, now)
+
+    records = load_records(store, mapping, src.key, tz)
+    rows = desired_rows(params, src, tgt, records, tz)
+    columns = [tgt.column(k) for k in params.columns]
+    result = plan(rows, store.items(tgt.key), key_column, columns, delete=params.delete)
+    text = format_plan(result)
+
+    reason = check_mass_delete(result, params.mass_delete_share, source_count=len(records))
+    if reason and not allow_mass_delete:
+        raise MassDeleteRefused(
+            f"sync {src.key} → {tgt.key}: {reason}. Nothing was written. Check the source "
+            "list; if the deletions are intended, pass --allow-mass-delete"
+        )
+    if dry_run:
+        return SyncJobResult(result, text, pulls, None, dry_run=True)
+    applied = ApplyResult()
+    if result.actions:
+        replan = _replanner(rows, key_column, columns)
+        applied = apply_plan(writer, source, refs(tgt), tgt, result, replan)
+    log.info("sync %s → %s: %s; %s", src.key, tgt.key, text.splitlines()[-1], applied.as_dict())
+    return SyncJobResult(result, text, pulls, applied)
