@@ -325,6 +325,12 @@ class MemoryStore:
     def close(self) -> None:
         self._closed = True
 
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def json_copy_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ledger record as returned: ``{"status", "at", "detail"}`` (a fresh copy)."""

@@ -1,0 +1,438 @@
+"""The state store on SQLite (default) or PostgreSQL: SQLAlchemy Core + Alembic.
+
+Opening a store runs the migrations. On SQLite the file runs in WAL mode, one
+sp-sync process holds ``<db>.lock`` (see ``lock.py``), and write transactions start
+with ``BEGIN IMMEDIATE`` so two writers queue on ``busy_timeout`` instead of failing
+on a lock upgrade. Every database error surfaces as :class:`~sp_sync.errors.StoreError`
+after the transaction was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+from sp_sync.adapters.store import migrations
+from sp_sync.adapters.store._common import (
+    OUTBOX_STATUSES,
+    RUN_STATUSES,
+    as_utc,
+    check_status,
+)
+from sp_sync.adapters.store.lock import FileLock
+from sp_sync.adapters.store.sql_tx import SqlListSync, dialect_insert
+from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
+from sp_sync.domain.model import FieldChange, MirrorItem
+from sp_sync.errors import StoreError
+from sp_sync.ports import OutboxEntry, RunRecord
+
+STREAM_CHUNK = 1000  # rows per query while streaming items()
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> URL:
+    """``postgres://``/``postgresql://`` mean psycopg 3 (the driver we ship)."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+class SqlStore:
+    """:class:`~sp_sync.ports.StateStore` on SQLite or PostgreSQL.
+
+    ``schema`` (PostgreSQL only; also ``?schema=name`` in the URL) puts every table in
+    that schema (created if missing). ``lock=False`` skips the SQLite lock file.
+    ``clock`` stamps ``last_synced``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        lock: bool = True,
+    ) -> None:
+        parsed = normalise_url(url)
+        self._clock = clock or _utcnow
+        self._lock: FileLock | None = None
+        self._closed = False
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self._hint = self._open_sqlite(parsed, lock)
+        elif self.dialect == "postgresql":
+            self._hint = self._open_postgres(parsed, schema)
+        else:
+            raise StoreError(
+                f"state store URL {parsed.render_as_string(hide_password=True)!r}: only "
+                "sqlite:///path and postgresql+psycopg://… are supported"
+            )
+        try:
+            with self._errors("migrating the schema"), self._engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Replicas starting together must not migrate at the same time.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(5957)"))
+                migrations.upgrade(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+
+    def _open_sqlite(self, url: URL, lock: bool) -> str:
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            self._engine = sa.create_engine(
+                "sqlite://", poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+            )
+            self._sqlite_events()
+            return "the in-memory SQLite database"
+        path = Path(database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of the state store {database}: {exc}; "
+                "check SP_SYNC_STATE_URL and the folder's permissions"
+            ) from exc
+        if lock:
+            self._lock = FileLock(path, database)
+            self._lock.acquire()
+        self._engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        )
+        self._sqlite_events(wal=True)
+        return (
+            f"check that {database} is on a local, writable disk with free space and is "
+            "a valid sp-sync database"
+        )
+
+    def _sqlite_events(self, wal: bool = False) -> None:
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transactions away from pysqlite so BEGIN is ours (see _on_begin).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if wal:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.close()
+
+        @event.listens_for(self._engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    def _open_postgres(self, url: URL, schema: str | None) -> str:
+        schema = schema or url.query.get("schema")  # type: ignore[assignment]
+        url = url.difference_update_query(["schema"])
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if schema:
+            if not schema.replace("_", "").isalnum():
+                raise StoreError(f"invalid PostgreSQL schema name {schema!r}")
+            connect_args["options"] = f"-csearch_path={schema}"
+        self._engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+        hint = (
+            f"check that PostgreSQL at {where} is reachable, the database exists and "
+            "the user may create and write tables there"
+        )
+        if schema:
+            with self._errors_hint(hint, "creating the schema"), self._engine.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        return hint
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _errors_hint(self, hint: str, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"state store: {action} failed ({type(exc.orig).__name__}: "
+                f"{str(exc.orig).strip()}); {hint}"
+            ) from exc
+
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        return self._errors_hint(self._hint, action)
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sa.Connection]:
+        if self._closed:
+            raise StoreError("the state store is closed")
+        with self._errors(action), self._engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[sa.Connection]:
+        if self._closed:
+            raise StoreError("the state store is closed")
+        with self._errors(action), self._engine.connect() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ mirror
+
+    @contextmanager
+    def list_sync(self, list_key: str) -> Iterator[SqlListSync]:
+        with self._write(f"syncing list {list_key!r}") as conn:
+            tx = SqlListSync(conn, list_key, self._clock)
+            yield tx
+            tx.finish()
+
+    def cursor(self, list_key: str) -> str | None:
+        with self._read("reading a cursor") as conn:
+            return conn.execute(
+                sa.select(cursors.c.cursor).where(cursors.c.list_key == list_key)
+            ).scalar()
+
+    def last_synced(self, list_key: str) -> datetime | None:
+        with self._read("reading a cursor") as conn:
+            return conn.execute(
+                sa.select(cursors.c.committed_at).where(cursors.c.list_key == list_key)
+            ).scalar()
+
+    def get(self, list_key: str, item_id: str) -> MirrorItem | None:
+        with self._read("reading an item") as conn:
+            row = conn.execute(
+                sa.select(items).where(items.c.list_key == list_key, items.c.item_id == item_id)
+            ).first()
+        return None if row is None else _item(row)
+
+    def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
+        """Streams in chunks (keyset paging): no connection is held between chunks."""
+        length = sa.func.length(items.c.item_id)
+        base = sa.select(items).where(items.c.list_key == list_key)
+        if not include_deleted:
+            base = base.where(items.c.deleted_at.is_(None))
+        last: str | None = None
+        while True:
+            query = base
+            if last is not None:
+                query = query.where(
+                    sa.or_(
+                        length > len(last),
+                        sa.and_(length == len(last), items.c.item_id > last),
+                    )
+                )
+            query = query.order_by(length, items.c.item_id).limit(STREAM_CHUNK)
+            with self._read(f"reading list {list_key!r}") as conn:
+                rows = conn.execute(query).all()
+            yield from (_item(r) for r in rows)
+            if len(rows) < STREAM_CHUNK:
+                return
+            last = rows[-1].item_id
+
+    def count(self, list_key: str) -> int:
+        with self._read("counting items") as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        items.c.list_key == list_key, items.c.deleted_at.is_(None)
+                    )
+                ).scalar_one()
+            )
+
+    def changes(
+        self, list_key: str | None = None, since: datetime | None = None
+    ) -> list[FieldChange]:
+        query = sa.select(item_changes).order_by(item_changes.c.changed_at, item_changes.c.id)
+        if list_key is not None:
+            query = query.where(item_changes.c.list_key == list_key)
+        if since is not None:
+            query = query.where(item_changes.c.changed_at > as_utc(since))
+        with self._read("reading history") as conn:
+            return [
+                FieldChange(
+                    list_key=r.list_key, item_id=r.item_id, column=r.column, old=r.old,
+                    new=r.new, changed_by=r.changed_by, changed_at=r.changed_at, kind=r.kind,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, job: str, started_at: datetime) -> int:
+        with self._write("recording a run") as conn:
+            return int(
+                conn.execute(
+                    runs.insert()
+                    .values(job=job, started_at=started_at, status="running", stats={})
+                    .returning(runs.c.id)
+                ).scalar_one()
+            )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: datetime,
+        stats: Mapping[str, Any],
+        message: str | None = None,
+    ) -> None:
+        check_status(status, RUN_STATUSES, "run")
+        with self._write("recording a run") as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, finished_at=finished_at, stats=dict(stats),
+                        message=message)
+            )
+            if done.rowcount == 0:
+                raise StoreError(f"there is no run {run_id} to finish")
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        if job is not None:
+            query = query.where(runs.c.job == job)
+        with self._read("reading runs") as conn:
+            return [
+                RunRecord(
+                    id=r.id, job=r.job, started_at=r.started_at, finished_at=r.finished_at,
+                    status=r.status, stats=r.stats, message=r.message,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # ------------------------------------------------------------------ outbox
+
+    def outbox_add(
+        self, job: str, period: str, recipient: str, message_id: str, mime: bytes, now: datetime
+    ) -> OutboxEntry | None:
+        stmt = (
+            dialect_insert(self.dialect, outbox)
+            .values(
+                job=job, period=period, recipient=recipient, message_id=message_id,
+                mime=bytes(mime), status="pending", created_at=now, attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["job", "period", "recipient"])
+            .returning(*outbox.c)
+        )
+        with self._write("adding a mail to the outbox") as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _entry(row)
+
+    def outbox_get(self, job: str, period: str, recipient: str) -> OutboxEntry | None:
+        with self._read("reading the outbox") as conn:
+            row = conn.execute(
+                sa.select(outbox).where(
+                    outbox.c.job == job, outbox.c.period == period,
+                    outbox.c.recipient == recipient,
+                )
+            ).first()
+        return None if row is None else _entry(row)
+
+    def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.status.in_(("pending", "sending")))
+            .order_by(outbox.c.created_at, outbox.c.id)
+        )
+        if job is not None:
+            query = query.where(outbox.c.job == job)
+        with self._read("reading the outbox") as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
+    def outbox_mark(
+        self, entry_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        check_status(status, OUTBOX_STATUSES, "outbox")
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "sending":
+            values["attempts"] = outbox.c.attempts + 1
+        if status == "sent":
+            values["sent_at"] = now
+        with self._write("updating the outbox") as conn:
+            done = conn.execute(outbox.update().where(outbox.c.id == entry_id).values(**values))
+            if done.rowcount == 0:
+                raise StoreError(f"there is no outbox entry {entry_id}")
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger_get(self, job: str, period: str) -> Mapping[str, Any] | None:
+        with self._read("reading the ledger") as conn:
+            row = conn.execute(
+                sa.select(ledger).where(ledger.c.job == job, ledger.c.period == period)
+            ).first()
+        return None if row is None else {"status": row.status, "at": row.at, "detail": row.detail}
+
+    def ledger_put(
+        self,
+        job: str,
+        period: str,
+        status: str,
+        now: datetime,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        stmt = dialect_insert(self.dialect, ledger).values(
+            job=job, period=period, status=status, at=now, detail=dict(detail or {})
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["job", "period"],
+            set_={"status": stmt.excluded.status, "at": stmt.excluded.at,
+                  "detail": stmt.excluded.detail},
+        )
+        with self._write("writing the ledger") as conn:
+            conn.execute(stmt)
+
+    def ledger_periods(self, job: str) -> list[tuple[str, str]]:
+        query = (
+            sa.select(ledger.c.period, ledger.c.status)
+            .where(ledger.c.job == job)
+            .order_by(ledger.c.period)
+        )
+        with self._read("reading the ledger") as conn:
+            return [(r.period, r.status) for r in conn.execute(query)]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.dispose()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+
+def _item(row: sa.Row[Any]) -> MirrorItem:
+    return MirrorItem(
+        list_key=row.list_key, id=row.item_id, etag=row.etag, fields=row.fields,
+        content_hash=row.content_hash, web_url=row.web_url, modified=row.modified,
+        modified_by=row.modified_by, deleted_at=row.deleted_at,
+    )
+
+
+def _entry(row: sa.Row[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id, job=row.job, period=row.period, recipient=row.recipient,
+        message_id=row.message_id, mime=bytes(row.mime), status=row.status,
+        created_at=row.created_at, sent_at=row.sent_at, attempts=row.attempts, error=row.error,
+    )
