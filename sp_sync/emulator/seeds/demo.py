@@ -28,87 +28,29 @@ SITE_PATH = "sites/dtc"
 MAILBOX = "dtc@mannheim.de"
 USERS_LIST = "users"  # the User Information List comes from the seed's "users" array
 
-FIRST = [
-    "Anna",
-    "Jonas",
-    "Leonie",
-    "Mehmet",
-    "Sophie",
-    "Lukas",
-    "Marie",
-    "Felix",
-    "Elif",
-    "Paul",
-    "Hannah",
-    "David",
-    "Laura",
-    "Tobias",
-    "Julia",
-    "Niklas",
-    "Sarah",
-    "Stefan",
-    "Katharina",
-    "Murat",
-    "Lena",
-    "Andreas",
-    "Miriam",
-    "Thomas",
-]
-LAST = [
-    "Becker",
-    "Schneider",
-    "Yilmaz",
-    "Wagner",
-    "Hoffmann",
-    "Schäfer",
-    "Koch",
-    "Richter",
-    "Klein",
-    "Wolf",
-    "Neumann",
-    "Schwarz",
-    "Zimmermann",
-    "Krüger",
-    "Hartmann",
-    "Lange",
-    "Werner",
-    "Krause",
-    "Meier",
-    "Lehmann",
-    "Kaya",
-    "Schmitt",
-    "Weber",
-    "Braun",
-]
+FIRST = ["Anna", "Jonas", "Leonie", "Mehmet", "Sophie", "Lukas", "Marie", "Felix", "Elif",
+         "Paul", "Hannah", "David", "Laura", "Tobias", "Julia", "Niklas", "Sarah", "Stefan",
+         "Katharina", "Murat", "Lena", "Andreas", "Miriam", "Thomas"]
+LAST = ["Becker", "Schneider", "Yilmaz", "Wagner", "Hoffmann", "Schäfer", "Koch", "Richter",
+        "Klein", "Wolf", "Neumann", "Schwarz", "Zimmermann", "Krüger", "Hartmann", "Lange",
+        "Werner", "Krause", "Meier", "Lehmann", "Kaya", "Schmitt", "Weber", "Braun"]
 _TRANSLIT: dict[str, str | int | None] = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
 
 # (name, code, Dezernat)
 DEPARTMENTS = [
-    ("Organisation und Personal", "FB 11", "I"),
-    ("Informationstechnologie", "FB 15", "I"),
+    ("Organisation und Personal", "FB 11", "I"), ("Informationstechnologie", "FB 15", "I"),
     ("Finanzen, Steuern und Beteiligungen", "FB 20", "II"),
-    ("Sicherheit und Ordnung", "FB 31", "II"),
-    ("Bürgerdienste", "FB 32", "II"),
-    ("Feuerwehr und Katastrophenschutz", "FB 37", "II"),
-    ("Bildung", "FB 40", "III"),
-    ("Kultur", "FB 41", "III"),
-    ("Arbeit und Soziales", "FB 50", "III"),
-    ("Jugendamt und Gesundheitsamt", "FB 51", "III"),
-    ("Sport und Freizeit", "FB 52", "IV"),
+    ("Sicherheit und Ordnung", "FB 31", "II"), ("Bürgerdienste", "FB 32", "II"),
+    ("Feuerwehr und Katastrophenschutz", "FB 37", "II"), ("Bildung", "FB 40", "III"),
+    ("Kultur", "FB 41", "III"), ("Arbeit und Soziales", "FB 50", "III"),
+    ("Jugendamt und Gesundheitsamt", "FB 51", "III"), ("Sport und Freizeit", "FB 52", "IV"),
     ("Baurecht, Bauverwaltung und Denkmalschutz", "FB 60", "IV"),
-    ("Geoinformation und Stadtplanung", "FB 61", "IV"),
-    ("Klima, Natur, Umwelt", "FB 67", "V"),
+    ("Geoinformation und Stadtplanung", "FB 61", "IV"), ("Klima, Natur, Umwelt", "FB 67", "V"),
     ("Wirtschafts- und Strukturförderung", "FB 80", "VI"),
     ("Demokratie und Strategie", "FB 12", "VII"),
 ]
-FIELDS = [
-    "Digitale Verwaltung",
-    "Smart City",
-    "Bildung",
-    "Mobilität",
-    "Klima und Umwelt",
-    "Teilhabe",
-]
+FIELDS = ["Digitale Verwaltung", "Smart City", "Bildung", "Mobilität", "Klima und Umwelt",
+          "Teilhabe"]
 # "title|department index (1-based)|field index"
 PROJECTS = """E-Akte in den Bürgerdiensten|5|0
 Online-Terminvergabe Bürgerbüros|5|0
@@ -150,31 +92,14 @@ Datenkompetenz für Führungskräfte|1|2
 Prozessmanagement in der Verwaltung|1|0
 Einführung Microsoft 365|2|0
 Digitale Signatur im Rathaus|2|0"""
-STATUSES = (
-    ["Umsetzung"] * 18
-    + ["Planung"] * 8
-    + ["Idee"] * 4
-    + ["Abgeschlossen"] * 5
-    + ["Pausiert"] * 3
-    + ["Abgebrochen"] * 2
-)
-MILESTONES = [
-    "Anforderungsanalyse abgeschlossen",
-    "Ausschreibung veröffentlicht",
-    "Pilotbetrieb startet",
-    "Schulung der Anwender",
-    "Go-live",
-    "Datenschutz-Freigabe",
-    "Lenkungskreis-Entscheidung",
-    "Schnittstelle produktiv",
-]
-REPORTS = [
-    "Plan eingehalten, keine Risiken.",
-    "Lieferverzug beim Dienstleister, Termin wackelt.",
-    "Personalengpass im Fachbereich, Abstimmung läuft.",
-    "Budget freigegeben, Start steht.",
-    "Pilot erfolgreich, Rollout wird vorbereitet.",
-]
+STATUSES = ["Umsetzung"] * 18 + ["Planung"] * 8 + ["Idee"] * 4 + ["Abgeschlossen"] * 5 + [
+    "Pausiert"] * 3 + ["Abgebrochen"] * 2
+MILESTONES = ["Anforderungsanalyse abgeschlossen", "Ausschreibung veröffentlicht",
+              "Pilotbetrieb startet", "Schulung der Anwender", "Go-live", "Datenschutz-Freigabe",
+              "Lenkungskreis-Entscheidung", "Schnittstelle produktiv"]
+REPORTS = ["Plan eingehalten, keine Risiken.", "Lieferverzug beim Dienstleister, Termin wackelt.",
+           "Personalengpass im Fachbereich, Abstimmung läuft.", "Budget freigegeben, Start steht.",
+           "Pilot erfolgreich, Rollout wird vorbereitet."]
 # (topic, category, day offset, start hour, seats, registrations, status)
 TRAININGS = [
     ("SharePoint Grundlagen", "SharePoint", -40, 9, 15, 12, "Durchgeführt"),
@@ -191,26 +116,13 @@ TRAININGS = [
     ("Informationssicherheit Basics", "Datenschutz", -6, 13, 30, 13, "Durchgeführt"),
 ]
 OVERBOOKED, CANCELLED, NO_TRAINER = 3, 8, 10  # training ids
-TOPICS = [
-    "Stand Einführung Microsoft 365",
-    "Erfahrungen mit der E-Akte",
-    "Neue Schulungsangebote",
-    "Datenschutz-Folgenabschätzung für KI",
-    "Barrierefreiheit der Formulare",
-    "Rollout Digitale Signatur",
-    "Lizenzmanagement",
-    "Berechtigungskonzept SharePoint",
-    "Open Data: Datensätze der Fachbereiche",
-    "IT-Sicherheitsvorfälle melden",
-]
-ACTIONS = [
-    "Ansprechpersonen benennen",
-    "Checkliste verteilen",
-    "Bedarf an Schulungen melden",
-    "Datensätze inventarisieren",
-    "Rückmeldung zum Entwurf geben",
-    "Testnutzer bereitstellen",
-]
+TOPICS = ["Stand Einführung Microsoft 365", "Erfahrungen mit der E-Akte", "Neue Schulungsangebote",
+          "Datenschutz-Folgenabschätzung für KI", "Barrierefreiheit der Formulare",
+          "Rollout Digitale Signatur", "Lizenzmanagement", "Berechtigungskonzept SharePoint",
+          "Open Data: Datensätze der Fachbereiche", "IT-Sicherheitsvorfälle melden"]
+ACTIONS = ["Ansprechpersonen benennen", "Checkliste verteilen", "Bedarf an Schulungen melden",
+           "Datensätze inventarisieren", "Rückmeldung zum Entwurf geben",
+           "Testnutzer bereitstellen"]
 # (title, category, maturity, status)
 TRENDS = [
     ("Generative KI für Bescheidentwürfe", "KI", "Erproben", "Neu"),
@@ -226,14 +138,9 @@ TRENDS = [
     ("Digitale Zwillinge für Gebäude", "IoT", "Beobachten", "Weitergeleitet"),
     ("Barrierefreiheit durch KI-Vorlesefunktion", "KI", "Erproben", "Neu"),
 ]
-SOURCES = [
-    "https://www.bsi.bund.de",
-    "https://www.kgst.de",
-    "https://www.it-planungsrat.de",
-    "https://www.fraunhofer.de",
-    "https://www.staedtetag.de",
-]
-XSS_TITLE = "Bürgerportal <script>alert(1)</script> Relaunch"
+SOURCES = ["https://www.bsi.bund.de", "https://www.kgst.de", "https://www.it-planungsrat.de",
+           "https://www.fraunhofer.de", "https://www.staedtetag.de"]
+XSS_TITLE = 'Bürgerportal <script>alert(1)</script> Relaunch'
 DTC_TEAM = 6  # the first users are the DTC team (leads, trainers, moderators)
 
 
@@ -255,9 +162,8 @@ class _Builder:
     items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[DataProblem] = field(default_factory=list)
 
-    def add(
-        self, key: str, values: dict[str, Any], age_days: int = 30, problem: str | None = None
-    ) -> int:
+    def add(self, key: str, values: dict[str, Any], age_days: int = 30,
+            problem: str | None = None) -> int:
         rows = self.items.setdefault(key, [])
         item_id = len(rows) + 1
         fields: dict[str, Any] = {}
@@ -268,19 +174,11 @@ class _Builder:
                 fields[col.field_name] = _wire(col.type, value)
         author, editor = self.rnd.choice(self.users[:DTC_TEAM]), self.rnd.choice(self.users)
         created = self.now - timedelta(days=age_days, minutes=self.rnd.randint(0, 600))
-        modified = min(
-            created + timedelta(days=self.rnd.randint(0, age_days)), self.now - timedelta(hours=2)
-        )
-        rows.append(
-            {
-                "id": str(item_id),
-                "fields": fields,
-                "createdBy": author["email"],
-                "modifiedBy": editor["email"],
-                "created": _z(created),
-                "modified": _z(max(modified, created)),
-            }
-        )
+        modified = min(created + timedelta(days=self.rnd.randint(0, age_days)),
+                       self.now - timedelta(hours=2))
+        rows.append({"id": str(item_id), "fields": fields, "createdBy": author["email"],
+                     "modifiedBy": editor["email"], "created": _z(created),
+                     "modified": _z(max(modified, created))})
         if problem:
             self.problems.append(DataProblem(problem, key, str(item_id)))
         return item_id
@@ -332,10 +230,8 @@ def _people(rnd: random.Random) -> list[dict[str, Any]]:
 
 
 def _lists_file() -> Path:
-    for candidate in (
-        Path(__file__).resolve().parents[3] / "config" / "lists.toml",
-        Path.cwd() / "config" / "lists.toml",
-    ):
+    for candidate in (Path(__file__).resolve().parents[3] / "config" / "lists.toml",
+                      Path.cwd() / "config" / "lists.toml"):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("config/lists.toml not found next to the package or in the cwd")
@@ -350,19 +246,10 @@ def _departments(b: _Builder, staff: list[dict[str, Any]]) -> dict[int, int]:
     for i, (name, code, dez) in enumerate(DEPARTMENTS):
         coord, deputy = staff[2 * i]["id"], staff[2 * i + 1]["id"]
         missing = i == len(DEPARTMENTS) - 1
-        dept = b.add(
-            "departments",
-            {
-                "name": name,
-                "code": code,
-                "dezernat": f"Dezernat {dez}",
-                "coordinator": None if missing else coord,
-                "deputy": deputy,
-                "active": True,
-            },
-            age_days=400,
-            problem="department without IT coordinator" if missing else None,
-        )
+        dept = b.add("departments", {
+            "name": name, "code": code, "dezernat": f"Dezernat {dez}",
+            "coordinator": None if missing else coord, "deputy": deputy, "active": True,
+        }, age_days=400, problem="department without IT coordinator" if missing else None)
         coordinators[dept] = deputy if missing else coord
     return coordinators
 
@@ -372,30 +259,24 @@ def _projects(b: _Builder, today: date, coordinators: dict[int, int]) -> None:
     statuses = STATUSES[:]
     rnd.shuffle(statuses)
     # id → (forced status, problem description)
-    forced = {
-        5: ("Umsetzung", "project without DTC lead"),
-        9: ("Planung", "planned end before start"),
-        13: ("Umsetzung", "status Umsetzung without traffic light"),
-        17: ("Umsetzung", "milestone date in the past on an active project"),
-        21: ("Planung", "title contains a script tag"),
-    }
+    forced = {5: ("Umsetzung", "project without DTC lead"),
+              9: ("Planung", "planned end before start"),
+              13: ("Umsetzung", "status Umsetzung without traffic light"),
+              17: ("Umsetzung", "milestone date in the past on an active project"),
+              21: ("Planung", "title contains a script tag")}
     soon = 0
     for n, line in enumerate(PROJECTS.splitlines(), start=1):
         title, dept, fld = line.split("|")
         status, problem = forced.get(n, (statuses[n - 1], None))
         active = status in ("Planung", "Umsetzung", "Pausiert")
-        start = today + timedelta(
-            days=rnd.randint(20, 90) if status == "Idee" else -rnd.randint(30, 500)
-        )
+        start = today + timedelta(days=rnd.randint(20, 90) if status == "Idee"
+                                  else -rnd.randint(30, 500))
         end = start + timedelta(days=rnd.randint(180, 720))
         if status in ("Abgeschlossen", "Abgebrochen"):
             end = today - timedelta(days=rnd.randint(10, 120))
             start = end - timedelta(days=rnd.randint(180, 500))
-        light = (
-            rnd.choices(["Grün", "Gelb", "Rot"], [6, 3, 2])[0]
-            if active
-            else ("Grün" if status == "Abgeschlossen" else None)
-        )
+        light = rnd.choices(["Grün", "Gelb", "Rot"], [6, 3, 2])[0] if active else (
+            "Grün" if status == "Abgeschlossen" else None)
         milestone: date | None = None
         if active:
             soon += 1
@@ -407,85 +288,55 @@ def _projects(b: _Builder, today: date, coordinators: dict[int, int]) -> None:
             light = None
         if n == 17:
             milestone = today - timedelta(days=10)
-        b.add(
-            "projects",
-            {
-                "number": f"DTC-{2024 + n % 3}-{n:03d}",
-                "title": XSS_TITLE if n == 21 else title,
-                "department": int(dept),
-                "field": FIELDS[int(fld)],
-                "lead": None if n == 5 else b.users[n % DTC_TEAM]["id"],
-                "contact": coordinators[int(dept)],
-                "support": rnd.choice(["Vollbegleitung", "Punktuelle Beratung"]),
-                "status": status,
-                "traffic_light": light,
-                "start": start,
-                "planned_end": end,
-                "next_milestone": rnd.choice(MILESTONES) if milestone else None,
-                "milestone_date": milestone,
-                "status_report": f"{today:%d.%m.%Y}: {rnd.choice(REPORTS)}" if active else None,
-                "budget": None if status == "Idee" else float(rnd.randint(10, 900) * 500),
-                "public": status != "Idee" and rnd.random() < 0.6,
-            },
-            age_days=rnd.randint(20, 300),
-            problem=problem,
-        )
+        b.add("projects", {
+            "number": f"DTC-{2024 + n % 3}-{n:03d}",
+            "title": XSS_TITLE if n == 21 else title,
+            "department": int(dept), "field": FIELDS[int(fld)],
+            "lead": None if n == 5 else b.users[n % DTC_TEAM]["id"],
+            "contact": coordinators[int(dept)],
+            "support": rnd.choice(["Vollbegleitung", "Punktuelle Beratung"]),
+            "status": status, "traffic_light": light, "start": start, "planned_end": end,
+            "next_milestone": rnd.choice(MILESTONES) if milestone else None,
+            "milestone_date": milestone,
+            "status_report": f"{today:%d.%m.%Y}: {rnd.choice(REPORTS)}" if active else None,
+            "budget": None if status == "Idee" else float(rnd.randint(10, 900) * 500),
+            "public": status != "Idee" and rnd.random() < 0.6,
+        }, age_days=rnd.randint(20, 300), problem=problem)
 
 
-def _trainings(
-    b: _Builder, today: date, staff: list[dict[str, Any]], dept_of: Callable[[int], int]
-) -> None:
+def _trainings(b: _Builder, today: date, staff: list[dict[str, Any]],
+               dept_of: Callable[[int], int]) -> None:
     rnd = b.rnd
     for n, (topic, cat, offset, hour, seats, _, status) in enumerate(TRAININGS, start=1):
         start = _local(today + timedelta(days=offset), hour)
         online = n % 3 == 0
-        b.add(
-            "trainings",
-            {
-                "topic": topic,
-                "category": cat,
-                "start": start,
-                "end": start + timedelta(hours=3),
-                "location": "Online" if online else f"Rathaus E 5, Raum {rnd.randint(101, 420)}",
-                "online_link": (
-                    f"https://teams.microsoft.com/l/meetup-join/dtc-{n:02d}",
-                    "Teams-Besprechung",
-                )
-                if online
-                else None,
-                "trainer": None if n == NO_TRAINER else b.users[n % DTC_TEAM]["id"],
-                "max_participants": seats,
-                "status": status,
-            },
-            age_days=60,
-            problem={
-                OVERBOOKED: "more registrations Angemeldet than seats",
-                NO_TRAINER: "training without trainer",
-            }.get(n),
-        )
+        b.add("trainings", {
+            "topic": topic, "category": cat, "start": start,
+            "end": start + timedelta(hours=3),
+            "location": "Online" if online else f"Rathaus E 5, Raum {rnd.randint(101, 420)}",
+            "online_link": (f"https://teams.microsoft.com/l/meetup-join/dtc-{n:02d}",
+                            "Teams-Besprechung") if online else None,
+            "trainer": None if n == NO_TRAINER else b.users[n % DTC_TEAM]["id"],
+            "max_participants": seats, "status": status,
+        }, age_days=60, problem={OVERBOOKED: "more registrations Angemeldet than seats",
+                                 NO_TRAINER: "training without trainer"}.get(n))
     for n, (topic, _, offset, _, seats, count, status) in enumerate(TRAININGS, start=1):
         for k, person in enumerate(rnd.sample(staff, count)):
             if status == "Durchgeführt":
-                state = rnd.choices(["Teilgenommen", "Nicht erschienen", "Storniert"], [8, 1, 1])[0]
+                state = rnd.choices(["Teilgenommen", "Nicht erschienen", "Storniert"],
+                                    [8, 1, 1])[0]
             elif status == "Abgesagt":
                 state = "Angemeldet" if k == 0 else "Storniert"
             else:
                 state = "Angemeldet" if k < seats or n == OVERBOOKED else "Warteliste"
-            b.add(
-                "registrations",
-                {
-                    "title": f"{person['name']} – {topic}",
-                    "training": n,
-                    "participant": person["id"],
-                    "department": dept_of(person["id"]),
-                    "status": state,
-                    "registered_at": _local(today + timedelta(days=min(offset, 0) - 30 + k), 10),
-                },
-                age_days=30 - min(k, 25),
+            b.add("registrations", {
+                "title": f"{person['name']} – {topic}", "training": n,
+                "participant": person["id"], "department": dept_of(person["id"]),
+                "status": state,
+                "registered_at": _local(today + timedelta(days=min(offset, 0) - 30 + k), 10),
+            }, age_days=30 - min(k, 25),
                 problem="registration for a cancelled training"
-                if status == "Abgesagt" and k == 0
-                else None,
-            )
+                if status == "Abgesagt" and k == 0 else None)
 
 
 def _round_tables(b: _Builder, today: date, coordinators: dict[int, int]) -> None:
@@ -495,34 +346,18 @@ def _round_tables(b: _Builder, today: date, coordinators: dict[int, int]) -> Non
     for k in range(-5, 3):
         day = first_next + timedelta(days=14 * k)
         status = "Geplant" if k >= 0 else ("Ausgefallen" if k == -3 else "Durchgeführt")
-        rt = b.add(
-            "round_tables",
-            {
-                "title": f"Runder Tisch IT-Koordination {day:%d.%m.%Y}",
-                "date": _local(day, 10),
-                "status": status,
-                "location": "Rathaus E 5, Ratssaal"
-                if k % 2
-                else "https://teams.microsoft.com/dtc-rt",
-                "moderator": b.users[k % 2]["id"],
-                "minutes": "Protokoll:\n- " + "\n- ".join(rnd.sample(TOPICS, 2))
-                if status == "Durchgeführt"
-                else None,
-            },
-            age_days=max(10, 30 - 14 * k),
-        )
+        rt = b.add("round_tables", {
+            "title": f"Runder Tisch IT-Koordination {day:%d.%m.%Y}",
+            "date": _local(day, 10), "status": status,
+            "location": "Rathaus E 5, Ratssaal" if k % 2 else "https://teams.microsoft.com/dtc-rt",
+            "moderator": b.users[k % 2]["id"],
+            "minutes": "Protokoll:\n- " + "\n- ".join(rnd.sample(TOPICS, 2))
+            if status == "Durchgeführt" else None,
+        }, age_days=max(10, 30 - 14 * k))
         for topic in rnd.sample(TOPICS, 3 if k == 0 else (1 if k > 0 else 2)):
-            b.add(
-                "topics",
-                {
-                    "title": topic,
-                    "round_table": rt,
-                    "kind": "Thema",
-                    "owner": b.users[rnd.randrange(DTC_TEAM)]["id"],
-                    "status": "Erledigt" if k < 0 else "Offen",
-                },
-                age_days=20,
-            )
+            b.add("topics", {"title": topic, "round_table": rt, "kind": "Thema",
+                             "owner": b.users[rnd.randrange(DTC_TEAM)]["id"],
+                             "status": "Erledigt" if k < 0 else "Offen"}, age_days=20)
         if status != "Durchgeführt":
             continue
         for j, action in enumerate(rnd.sample(ACTIONS, 2)):
@@ -533,58 +368,33 @@ def _round_tables(b: _Builder, today: date, coordinators: dict[int, int]) -> Non
                 problem, no_owner_done = "action item without owner", True
             elif k == -2 and not overdue_done:
                 problem, overdue_done = "overdue open action item", True
-            b.add(
-                "topics",
-                {
-                    "title": action,
-                    "round_table": rt,
-                    "kind": "Aufgabe",
-                    "owner": None if problem == "action item without owner" else coordinators[dept],
-                    "department": dept,
-                    "due": due,
-                    "status": "Offen" if problem or due >= today else "Erledigt",
-                },
-                age_days=14,
-                problem=problem,
-            )
+            b.add("topics", {
+                "title": action, "round_table": rt, "kind": "Aufgabe",
+                "owner": None if problem == "action item without owner" else coordinators[dept],
+                "department": dept, "due": due,
+                "status": "Offen" if problem or due >= today else "Erledigt",
+            }, age_days=14, problem=problem)
         for dept, coord in coordinators.items():
-            b.add(
-                "attendance",
-                {
-                    "title": f"{DEPARTMENTS[dept - 1][1]} – {day:%d.%m.%Y}",
-                    "round_table": rt,
-                    "department": dept,
-                    "person": coord,
-                    "present": rnd.random() < 0.8,
-                },
-                age_days=14,
-            )
+            b.add("attendance", {
+                "title": f"{DEPARTMENTS[dept - 1][1]} – {day:%d.%m.%Y}", "round_table": rt,
+                "department": dept, "person": coord, "present": rnd.random() < 0.8,
+            }, age_days=14)
 
 
 def _trend_radar(b: _Builder) -> None:
     rnd = b.rnd
     for n, (title, cat, maturity, status) in enumerate(TRENDS, start=1):
         depts = sorted(rnd.sample(range(1, len(DEPARTMENTS) + 1), rnd.randint(1, 3)))
-        link = (
-            ("javascript:alert(1)", "Quelle")
-            if n == 7
-            else (f"{rnd.choice(SOURCES)}/trend-{n}", "Quelle")
-        )
-        b.add(
-            "trend_radar",
-            {
-                "title": title,
-                "category": cat,
-                "maturity": maturity,
-                "status": status,
-                "description": f"{title}: Einschätzung des DTC und mögliche Anwendungsfälle "
-                "in der Stadtverwaltung.",
-                "departments": [(d, DEPARTMENTS[d - 1][0]) for d in depts],
-                "source_link": link,
-            },
-            age_days=3 if status == "Neu" else 60,
-            problem="javascript: source link" if n == 7 else None,
-        )
+        link = ("javascript:alert(1)", "Quelle") if n == 7 else (
+            f"{rnd.choice(SOURCES)}/trend-{n}", "Quelle")
+        b.add("trend_radar", {
+            "title": title, "category": cat, "maturity": maturity, "status": status,
+            "description": f"{title}: Einschätzung des DTC und mögliche Anwendungsfälle "
+                           "in der Stadtverwaltung.",
+            "departments": [(d, DEPARTMENTS[d - 1][0]) for d in depts],
+            "source_link": link,
+        }, age_days=3 if status == "Neu" else 60,
+            problem="javascript: source link" if n == 7 else None)
 
 
 # --------------------------------------------------------------------------- the seed
@@ -610,20 +420,15 @@ def demo_seed(today: date | None = None, lists_file: str | Path | None = None) -
     mapping = load_mapping(lists_file or _lists_file())
     b = _build(today or date.today(), mapping)
     lists = [
-        {
-            "displayName": spec.title,
-            "hidden": False,
-            "columns": column_definitions(spec, mapping),
-            "items": b.items.get(spec.key, []),
-        }
+        {"displayName": spec.title, "hidden": False,
+         "columns": column_definitions(spec, mapping), "items": b.items.get(spec.key, [])}
         for spec in mapping.lists
         if spec.key != USERS_LIST and spec.site_url is None
     ]
     return {
         "hostname": HOSTNAME,
-        "sites": [
-            {"path": SITE_PATH, "displayName": "Digital Transformation Center", "lists": lists}
-        ],
+        "sites": [{"path": SITE_PATH, "displayName": "Digital Transformation Center",
+                   "lists": lists}],
         "users": b.users,
         "mailboxes": [MAILBOX],
     }
@@ -636,15 +441,8 @@ def demo_counts() -> dict[str, int]:
 
 
 DEMO_COUNTS: dict[str, int] = {
-    "users": 40,
-    "departments": 16,
-    "projects": 40,
-    "trainings": 12,
-    "registrations": 123,
-    "round_tables": 8,
-    "topics": 23,
-    "attendance": 64,
-    "trend_radar": 12,
+    "users": 40, "departments": 16, "projects": 40, "trainings": 12, "registrations": 123,
+    "round_tables": 8, "topics": 23, "attendance": 64, "trend_radar": 12,
 }
 
 
