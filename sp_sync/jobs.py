@@ -251,6 +251,7 @@ def _parse(
             params = PARAMS[kind].model_validate(raw_params)
         except ValidationError as exc:
             problems.extend(format_errors(exc, lambda _loc: str(path), prefix="params."))
+            _check_raw_lists(raw_params, exc, mapping, bad)
         else:
             params = _check_lists(params, mapping, dtc_recipients, bad)
     if len(problems) > before or params is None:
@@ -265,6 +266,22 @@ def _parse(
         description=str(data.get("description", "")).strip(),
         path=path,
     )
+
+
+def _check_raw_lists(
+    raw: dict[str, Any], exc: ValidationError, mapping: ListMapping, bad: Report
+) -> None:
+    """Name unknown list keys even when other params failed validation (all problems at once)."""
+    failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    known = ", ".join(s.key for s in mapping.lists)
+    refs: list[tuple[str, object]] = [
+        (f"params.{k}", raw[k]) for k in ("source", "target") if k in raw and k not in failed
+    ]
+    if isinstance(raw.get("lists"), list) and "lists" not in failed:
+        refs += [(f"params.lists.{i}", v) for i, v in enumerate(raw["lists"])]
+    for key, value in refs:
+        if isinstance(value, str) and value not in mapping:
+            bad(key, f"unknown list {value!r}", f"use a list key from the mapping: {known}")
 
 
 def _check_lists(

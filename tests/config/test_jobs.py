@@ -63,6 +63,9 @@ def test_every_job_problem_at_once(tmp_path: Path, mapping: ListMapping) -> None
         'name = "sync"\nkind = "pull"\nschedule = "every 15m"\n[params]\nlists = ["project"]\n')
     (tmp_path / "broken.toml").write_text('kind = "pull"\nschedule = \n')
     (tmp_path / "kindless.toml").write_text('schedule = "every 15m"\n')
+    (tmp_path / "copy.toml").write_text(
+        'kind = "sync"\nschedule = "every 1h"\n[params]\nsource = "projekte"\n'
+        'target = "public_projects"\n')
     with pytest.raises(ConfigError) as err:
         load_jobs(tmp_path, mapping)
     problems = err.value.problems
@@ -81,6 +84,8 @@ def test_every_job_problem_at_once(tmp_path: Path, mapping: ListMapping) -> None
         f"{d}/pull.toml: params.lists.0: unknown list 'project'",
         f"{d}/broken.toml: invalid TOML: ",
         f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders (missing)",
+        f"{d}/copy.toml: params.columns: field required — add it",
+        f"{d}/copy.toml: params.source: unknown list 'projekte'",
     ]
     for start in expected:
         assert any(p.startswith(start) for p in problems), (start, problems)
