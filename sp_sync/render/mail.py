@@ -1,0 +1,140 @@
+"""Digest models → e-mails: subject, text part, HTML part (CSS inlined for Outlook).
+
+    render_weekly(digest, locale=…, templates_dir=…, organisation=…) -> Rendered
+    render_lead / render_coordinator / render_reminder                  -> Rendered
+    build_message(rendered, sender=…, recipient=…, key=…, ics=…)        -> EmailMessage
+
+Templates are looked up in ``templates_dir`` first (a job's admin copies), then in the
+packaged defaults (``sp_sync/render/templates/default``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import css_inline
+
+from sp_sync.domain.digest import WINDOW_DAYS, WeeklyDigest
+from sp_sync.domain.periods import parse_period
+from sp_sync.domain.personal import CoordinatorDigest, LeadDigest
+from sp_sync.domain.reminders import Reminder
+from sp_sync.render.env import formatter_globals, make_environment
+from sp_sync.render.i18n import Formatter
+
+SYNC_KEY_HEADER = "X-SP-Sync-Key"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=1)
+def _inliner() -> Any:
+    return css_inline.CSSInliner(load_remote_stylesheets=False)
+
+
+def _render(
+    name: str, subject: str, fmt: Formatter, templates_dir: Path | str | None,
+    organisation: str | None, **context: Any,
+) -> Rendered:
+    env = make_environment(str(templates_dir) if templates_dir else None)
+    values = {
+        **formatter_globals(fmt), "subject": subject, "window": WINDOW_DAYS,
+        "org": f", {organisation}" if organisation else "", **context,
+    }
+    text = env.get_template(f"{name}.txt").render(values)
+    html = env.get_template(f"{name}.html").render(values)
+    return Rendered(subject, text, _inliner().inline(html))
+
+
+def _week_subject(key: str, fmt: Formatter, period: str, late: bool = False) -> str:
+    year, week = parse_period(period)
+    subject = fmt.text(key, week=week, year=year)
+    return fmt.text("late_prefix") + subject if late else subject
+
+
+def render_weekly(
+    digest: WeeklyDigest, locale: str = "de_DE", templates_dir: Path | str | None = None,
+    organisation: str | None = None,
+) -> Rendered:
+    fmt = Formatter(locale, digest.tz)
+    subject = _week_subject("subject.weekly", fmt, digest.period, digest.health.late)
+    return _render("weekly", subject, fmt, templates_dir, organisation, d=digest)
+
+
+def render_lead(
+    digest: LeadDigest, tz: str = "Europe/Berlin", locale: str = "de_DE",
+    templates_dir: Path | str | None = None, organisation: str | None = None,
+) -> Rendered:
+    fmt = Formatter(locale, tz)
+    subject = _week_subject("subject.lead", fmt, digest.period)
+    return _render("lead", subject, fmt, templates_dir, organisation, d=digest)
+
+
+def render_coordinator(
+    digest: CoordinatorDigest, tz: str = "Europe/Berlin", locale: str = "de_DE",
+    templates_dir: Path | str | None = None, organisation: str | None = None,
+) -> Rendered:
+    fmt = Formatter(locale, tz)
+    subject = _week_subject("subject.coordinator", fmt, digest.period)
+    return _render("coordinator", subject, fmt, templates_dir, organisation, d=digest)
+
+
+def render_reminder(
+    reminder: Reminder, tz: str = "Europe/Berlin", locale: str = "de_DE",
+    templates_dir: Path | str | None = None, organisation: str | None = None,
+) -> Rendered:
+    fmt = Formatter(locale, tz)
+    subject = fmt.text(f"subject.{reminder.kind}", title=reminder.event.summary,
+                       date=fmt.date_time(reminder.event.start))
+    name = "training_reminder" if reminder.kind == "training" else "round_table_reminder"
+    return _render(name, subject, fmt, templates_dir, organisation, r=reminder)
+
+
+def build_message(
+    rendered: Rendered,
+    sender: str,
+    recipient: str,
+    key: str,
+    ics: bytes | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """multipart/alternative (text, HTML), plus a text/calendar part when ``ics`` is given.
+
+    ``key`` is ``<job>/<period>/<recipient>``; the Message-ID is ours (domain of the
+    sender), so a resend after a crash carries the same id.
+    """
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
+    msg["Message-ID"] = make_msgid(idstring="spsync", domain=sender.rpartition("@")[2] or None)
+    msg[SYNC_KEY_HEADER] = key
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if ics is not None:
+        msg.make_mixed()
+        msg.add_attachment(ics, maintype="text", subtype="calendar",
+                           params={"method": "REQUEST"}, filename="termin.ics")
+    return msg
+
+
+def html_part(msg: EmailMessage) -> str | None:
+    """The HTML body of a message built by ``build_message``."""
+    part = msg.get_body(preferencelist=("html",))
+    return None if part is None else str(part.get_content())
+
+
+def text_part(msg: EmailMessage) -> str | None:
+    part = msg.get_body(preferencelist=("plain",))
+    return None if part is None else str(part.get_content())
