@@ -1,0 +1,186 @@
+"""Exactly-once mail over the outbox (``StateStore``) and any ``MailTransport``.
+
+    Mailer(store, transport, copy_to=None, limiter=None, clock=None)
+    mailer.deliver(job, period, recipient, build) -> "sent" | "already_sent" | "failed"
+                                                    | "unknown"
+    mailer.flush_pending() -> {"sent": n, "confirmed": n, "failed": n, "unknown": n}
+    RateLimiter(max_messages=30, window=60.0, clock=time.monotonic, sleep=time.sleep)
+
+One outbox entry per (job, period, recipient) holds the complete MIME message with our
+own Message-ID. Steps: render → outbox (pending) → mark "sending" → send → mark "sent".
+A crash can leave an entry "sending"; ``flush_pending`` (at start) then asks the
+transport: ``was_sent`` True (Graph: found in Sent Items) → mark sent, no resend;
+False → resend; None (SMTP can't tell) → resend the SAME bytes with the same
+Message-ID — at most one duplicate, which mail clients usually fold into one
+(see docs/runbook-mail.md).
+
+A transport's ``MailError`` (known failure) marks the entry "failed"; the next
+``deliver`` of the same key retries it (up to ``max_attempts``). ``TransientError``
+(outcome unknown) leaves it "sending" for ``flush_pending``. Every sent mail is also
+written to ``copy_to`` (a ``FileTransport``) when given.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP, default
+from email.utils import make_msgid
+
+from sp_sync.errors import MailError, TransientError
+from sp_sync.ports import Clock, MailTransport, OutboxEntry, StateStore
+
+log = logging.getLogger(__name__)
+
+SYNC_KEY_HEADER = "X-SP-Sync-Key"
+
+
+class RateLimiter:
+    """Sliding window: never more than ``max_messages`` sends in any ``window`` seconds.
+
+    30 per minute is Exchange Online's per-mailbox limit. ``clock`` and ``sleep`` are
+    injectable so tests run on a fake clock.
+    """
+
+    def __init__(
+        self,
+        max_messages: int = 30,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_messages < 1 or window <= 0:
+            raise ValueError("the rate limit needs max_messages >= 1 and window > 0")
+        self.max_messages = max_messages
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+
+    def acquire(self) -> float:
+        """Wait until one more send fits; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.window:
+                self._sent.popleft()
+            if len(self._sent) < self.max_messages:
+                self._sent.append(now)
+                return waited
+            pause = self._sent[0] + self.window - now
+            self._sleep(pause)
+            waited += pause
+
+
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def sync_key(job: str, period: str, recipient: str) -> str:
+    return f"{job}/{period}/{recipient}"
+
+
+class Mailer:
+    def __init__(
+        self,
+        store: StateStore,
+        transport: MailTransport,
+        copy_to: MailTransport | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        max_attempts: int = 5,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.copy_to = copy_to
+        self.limiter = limiter or RateLimiter()
+        self.clock = clock or _SystemClock()
+        self.max_attempts = max_attempts
+
+    # ------------------------------------------------------------------ public
+
+    def deliver(
+        self, job: str, period: str, recipient: str, build: Callable[[], EmailMessage]
+    ) -> str:
+        """Send the mail for (job, period, recipient) unless it already went out."""
+        recipient = recipient.lower()
+        entry = self.store.outbox_get(job, period, recipient)
+        if entry is None:
+            msg = build()
+            self._stamp(msg, job, period, recipient)
+            added = self.store.outbox_add(job, period, recipient, str(msg["Message-ID"]),
+                                          msg.as_bytes(policy=SMTP), self.clock.now())
+            entry = added or self.store.outbox_get(job, period, recipient)
+            assert entry is not None
+        if entry.status == "sent":
+            return "already_sent"
+        if entry.status == "sending":
+            return self._settle(entry)
+        if entry.status == "failed" and entry.attempts >= self.max_attempts:
+            return "failed"
+        return self._send(entry)
+
+    def flush_pending(self, job: str | None = None) -> dict[str, int]:
+        """Finish what a crash or an unknown outcome left behind (call at start)."""
+        counts = {"sent": 0, "confirmed": 0, "failed": 0, "unknown": 0}
+        for entry in self.store.outbox_pending(job):
+            status = self._settle(entry) if entry.status == "sending" else self._send(entry)
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    # ------------------------------------------------------------------ steps
+
+    def _stamp(self, msg: EmailMessage, job: str, period: str, recipient: str) -> None:
+        if not msg.get("Message-ID"):
+            domain = str(msg.get("From", "")).rpartition("@")[2].strip("> ") or None
+            msg["Message-ID"] = make_msgid(idstring="spsync", domain=domain)
+        if not msg.get(SYNC_KEY_HEADER):
+            msg[SYNC_KEY_HEADER] = sync_key(job, period, recipient)
+
+    def _settle(self, entry: OutboxEntry) -> str:
+        """An entry left "sending": ask the transport before sending again."""
+        known = self.transport.was_sent(entry.message_id)
+        if known is True:
+            log.info("mail %s already went out (found by %s); not sending it again",
+                     entry.message_id, self.transport.name)
+            self.store.outbox_mark(entry.id, "sent", self.clock.now())
+            self._copy(entry)
+            return "confirmed"
+        if known is None:
+            log.warning("cannot tell whether mail %s went out (%s); resending the same "
+                        "message — the recipient may get it twice", entry.message_id,
+                        self.transport.name)
+        return self._send(entry)
+
+    def _send(self, entry: OutboxEntry) -> str:
+        msg = message_from_bytes(entry.mime, policy=default)
+        self.limiter.acquire()
+        self.store.outbox_mark(entry.id, "sending", self.clock.now())
+        try:
+            self.transport.send(msg)
+        except TransientError as exc:
+            log.warning("mail %s to %s: outcome unknown (%s); settled on the next start",
+                        entry.message_id, entry.recipient, exc)
+            return "unknown"
+        except MailError as exc:
+            log.error("mail %s to %s failed: %s", entry.message_id, entry.recipient, exc)
+            self.store.outbox_mark(entry.id, "failed", self.clock.now(), error=str(exc))
+            return "failed"
+        self.store.outbox_mark(entry.id, "sent", self.clock.now())
+        self._copy(entry, msg)
+        return "sent"
+
+    def _copy(self, entry: OutboxEntry, msg: EmailMessage | None = None) -> None:
+        """The admin's copy of every sent mail; its failure never fails the send."""
+        if self.copy_to is None or self.copy_to.was_sent(entry.message_id):
+            return
+        try:
+            self.copy_to.send(msg or message_from_bytes(entry.mime, policy=default))
+        except (MailError, OSError) as exc:
+            log.warning("could not write the copy of mail %s: %s", entry.message_id, exc)
