@@ -58,12 +58,12 @@ def resource_units(method: str, url: str) -> int:
     if method.upper() != "GET":
         return 2
     if path.endswith("/delta"):
-        return 1 if "token=" in parts.query else 2
+        return 1 if ("token=" in parts.query or "skiptoken=" in parts.query) else 2
     if _ITEM_PATH.search(path):
         return 1
-    if path.endswith(("/items", "/lists", "/columns")):
+    if path.endswith("/items"):
         return 2
-    return 1
+    return 1  # a site, a list, its columns: one entity each
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -1,0 +1,119 @@
+"""Reading lists through Graph against the emulator: resolution, delta, items, columns."""
+
+from __future__ import annotations
+
+import pytest
+
+from sp_sync.adapters.graph import source as source_mod
+from sp_sync.adapters.graph.source import GraphLists
+from sp_sync.emulator import Emulator, FaultRule
+from sp_sync.errors import CursorExpired, NotFound
+from sp_sync.ports import ListRef
+from tests.adapters.graph.conftest import graph_requests
+
+SELECT = ("Title", "Status", "VerantwortlichLookupId", "EditorLookupId")
+
+
+def test_site_and_list_ids_are_resolved_once(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    site = lists.site_id()
+    assert site == clean.site_id and site.startswith("mannheim.sharepoint.com,")
+    assert lists.list_id(projekte) == clean.list_id("Projekte")
+    before = len(graph_requests(clean))
+    lists.list_id(projekte)
+    lists.site_id(projekte.site_url)
+    assert len(graph_requests(clean)) == before  # cached
+
+
+def test_unknown_list_and_site_name_what_to_check(
+    clean: Emulator, lists: GraphLists
+) -> None:
+    with pytest.raises(NotFound, match=r"'Gibt es nicht' not found on site https://"):
+        lists.list_id(ListRef(clean.info.site_url, "Gibt es nicht"))
+    with pytest.raises(NotFound, match="SP_SYNC_SITE_URL"):
+        lists.site_id("https://mannheim.sharepoint.com/sites/nope")
+
+
+def test_hidden_user_information_list_is_found_by_title(
+    clean: Emulator, lists: GraphLists
+) -> None:
+    users = list(lists.list_items(ListRef(clean.info.site_url, "User Information List"),
+                                  ("Title", "EMail")))
+    assert {u.fields["EMail"] for u in users} >= {"anna.becker@mannheim.de"}
+
+
+def test_full_delta_pages_to_a_delta_link_then_one_cheap_call_per_change(
+    clean: Emulator, lists: GraphLists, projekte: ListRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 2)
+    pages = list(lists.delta(projekte, SELECT, None))
+    assert [bool(p.next_link) for p in pages] == [True, False]
+    assert pages[-1].delta_link and "token=" in pages[-1].delta_link
+    items = [i for p in pages for i in p.items]
+    assert sorted(i.id for i in items) == ["1", "2", "3"]
+    first = next(i for i in items if i.id == "1")
+    assert first.fields["Title"] == "E-Akte" and first.fields["VerantwortlichLookupId"] == "7"
+    assert first.etag and first.etag.startswith('"') and first.etag.endswith(',1"')
+
+    clean.edit("Projekte", 1, {"Status": "Idee"}, "lea.schaefer@mannheim.de")
+    clean.clear_requests()
+    stats_before = lists.stats.resource_units
+    again = list(lists.delta(projekte, SELECT, pages[-1].delta_link))
+    assert len(graph_requests(clean)) == 1
+    assert lists.stats.resource_units - stats_before == 1  # delta with a token costs 1 RU
+    assert [i.id for p in again for i in p.items] == ["1"]
+    changed = again[0].items[0]
+    assert changed.fields["Status"] == "Idee" and changed.fields["EditorLookupId"] == "9"
+    assert changed.etag != first.etag
+
+    new_id = clean.create_item("Projekte", {"Title": "Neu", "Status": "Idee"}, None)
+    clean.delete_item("Projekte", new_id, None)
+    clean.delete_item("Projekte", 3, None)
+    third = list(lists.delta(projekte, SELECT, again[-1].delta_link))
+    seen = {i.id: i for p in third for i in p.items}
+    assert seen["3"].deleted and not seen["3"].fields
+
+
+def test_expired_cursor_raises_cursor_expired(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    pages = list(lists.delta(projekte, SELECT, None))
+    clean.invalidate_delta("Projekte")
+    with pytest.raises(CursorExpired, match="enumerated again"):
+        list(lists.delta(projekte, SELECT, pages[-1].delta_link))
+    clean.faults.add(FaultRule(kind="status", status=410, path=r"/items/delta$",
+                               code="resyncChangesApplyDifferences"))
+    with pytest.raises(CursorExpired):
+        list(lists.delta(projekte, SELECT, None))
+
+
+def test_get_item_carries_last_modified_by_and_none_when_gone(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    item = lists.get_item(projekte, "2", SELECT)
+    assert item is not None and item.fields["Title"] == "Bürgerportal"
+    assert item.modified_by == "jonas.weber@mannheim.de"
+    assert item.etag == next(i["eTag"] for i in clean.items("Projekte") if i["id"] == "2")
+    assert lists.get_item(projekte, "999", SELECT) is None
+
+
+def test_find_by_key_uses_an_indexed_filter_and_escapes_quotes(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    hit = lists.find_by_key(projekte, "Status", "Idee", SELECT)
+    assert hit is not None and hit.fields["Status"] == "Idee"
+    assert lists.find_by_key(projekte, "Status", "O'Reilly & Söhne #1", SELECT) is None
+    last = graph_requests(clean, "/items")[-1]
+    assert last["query"]["$filter"] == "fields/Status eq 'O''Reilly & Söhne #1'"
+
+
+def test_columns_report_types_indexes_and_lookup_targets(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    cols = {c.name: c for c in lists.columns(projekte)}
+    assert cols["Status"].type == "choice" and cols["Status"].indexed
+    assert cols["Verantwortlich"].type == "person"
+    assert cols["Thema"].type == "lookup" and cols["Thema"].lookup_list_id
+    assert cols["N_x00e4_chster_x0020_Meilenstein"].type == "date"
+    assert cols["Budget"].type == "currency" and cols["Aktiv"].type == "boolean"

@@ -1,0 +1,127 @@
+"""The retry policy's pure parts: Retry-After parsing, delays, resource units, error mapping."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from sp_sync.adapters.graph.config import GraphConfig
+from sp_sync.adapters.graph.errors import error_for
+from sp_sync.adapters.graph.http_policy import HttpPolicy, parse_retry_after, resource_units
+from sp_sync.errors import (
+    AuthError,
+    BudgetExhausted,
+    CursorExpired,
+    GraphError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ThresholdExceeded,
+    TransientError,
+)
+from sp_sync.ports import RequestStats
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def policy(budget: float = 900.0) -> tuple[HttpPolicy, FakeTime]:
+    t = FakeTime()
+    cfg = GraphConfig(tenant_id="t", client_id="c", client_secret="s",
+                      run_time_budget_s=budget, sleep=t.sleep, clock=t.clock)
+    return HttpPolicy(cfg, RequestStats(), rng=random.Random(1)), t
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7.0
+    date = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(date, now) == pytest.approx(30.0)
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_odd_retry_after_values_fall_back_to_capped_backoff() -> None:
+    p, _ = policy()
+    for odd in ("-5", "0", "banana", None):
+        assert 0.0 <= p.delay_for(odd, 3) <= p.config.backoff_cap_s
+    # huge values are capped at max_retry_after_s (+ at most 1 s jitter), never below the ask
+    assert p.config.max_retry_after_s <= p.delay_for("86400", 0) <= p.config.max_retry_after_s + 1
+    assert 12.0 <= p.delay_for("12", 0) <= 13.2
+
+
+def test_backoff_is_capped_full_jitter() -> None:
+    p, _ = policy()
+    delays = [p.backoff(20) for _ in range(200)]
+    assert max(delays) <= p.config.backoff_cap_s
+    assert min(delays) < p.config.backoff_cap_s / 2  # jittered, not a constant
+
+
+def test_wait_beyond_the_run_budget_raises_without_sleeping() -> None:
+    p, t = policy(budget=60)
+    p.start_run()
+    p.wait(30, "test")
+    assert t.sleeps == [30]
+    with pytest.raises(BudgetExhausted, match="time budget"):
+        p.wait(31, "test")
+    assert t.sleeps == [30]
+    assert p.stats.waited_seconds == 30
+
+
+def test_rate_limit_headers_pace_before_the_next_request() -> None:
+    p, t = policy()
+    p.observe_rate_limit({"RateLimit-Limit": "100", "RateLimit-Remaining": "50",
+                          "RateLimit-Reset": "20"})
+    p._pace()
+    assert t.sleeps == []
+    p.observe_rate_limit({"RateLimit-Limit": "100", "RateLimit-Remaining": "10",
+                          "RateLimit-Reset": "20"})
+    p._pace()
+    assert t.sleeps == [20]
+
+
+@pytest.mark.parametrize(("method", "url", "ru"), [
+    ("GET", "https://g/v1.0/sites/h,a,b/lists/L/items/delta?token=x", 1),
+    ("GET", "https://g/v1.0/sites/h,a,b/lists/L/items/delta?$skiptoken=x", 1),
+    ("GET", "https://g/v1.0/sites/h,a,b/lists/L/items/delta?$top=1000", 2),
+    ("GET", "https://g/v1.0/sites/h,a,b/lists/L/items/3", 1),
+    ("GET", "https://g/v1.0/sites/h,a,b/lists/L/items?$filter=x", 2),
+    ("PATCH", "https://g/v1.0/sites/h,a,b/lists/L/items/3/fields", 2),
+    ("POST", "https://g/v1.0/sites/h,a,b/lists/L/items", 2),
+    ("DELETE", "https://g/v1.0/sites/h,a,b/lists/L/items/3", 2),
+    ("POST", "https://g/v1.0/users/dtc@x/sendMail", 0),
+])
+def test_resource_units_follow_microsofts_costs(method: str, url: str, ru: int) -> None:
+    assert resource_units(method, url) == ru
+
+
+def test_one_function_maps_status_and_body_to_errors() -> None:
+    def body(code: str, msg: str = "m") -> dict[str, object]:
+        return {"error": {"code": code, "message": msg}}
+
+    cases = {
+        404: NotFound, 403: PermissionDenied, 410: CursorExpired, 412: PreconditionFailed,
+        429: TransientError, 503: TransientError, 409: GraphError, 401: AuthError,
+    }
+    for status, cls in cases.items():
+        assert type(error_for(status, body("x"))) is cls
+    thr = error_for(500, body("generalException",
+                              "-2147024860, Microsoft.SharePoint.SPQueryThrottledException"))
+    assert isinstance(thr, ThresholdExceeded)
+    assert "index the column" in str(thr)
+    assert "Sites.Selected" in str(error_for(403, body("accessDenied")))
+    html = error_for(502, b"<html>Bad gateway</html>")
+    assert isinstance(html, TransientError) and "Bad gateway" in str(html)
