@@ -25,7 +25,6 @@ def make_config(url: str | None = None) -> Config:
     """An Alembic config built in code, pointing at this folder."""
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
-    cfg.set_main_option("version_locations", str(HERE / "versions"))
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg

@@ -1,0 +1,175 @@
+"""What only the SQL store promises: lock file, migrations, WAL, errors, the factory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sp_sync.adapters.store import MemoryStore, open_store
+from sp_sync.adapters.store.sql import SqlStore
+from sp_sync.domain.model import MirrorItem
+from sp_sync.errors import ConfigError, StoreError, StoreLocked
+from tests.contract.conftest import NO_POSTGRES, POSTGRES_URL
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+TABLES = {"items", "cursors", "item_changes", "runs", "outbox", "ledger", "alembic_version"}
+
+OPEN_IN_CHILD = """
+import sys
+from sp_sync.adapters.store import open_store
+from sp_sync.errors import StoreLocked
+try:
+    open_store(sys.argv[1]).close()
+except StoreLocked as exc:
+    print("LOCKED", exc)
+else:
+    print("OPENED")
+"""
+
+
+def open_in_other_process(url: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_IN_CHILD, url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/var/state/sp-sync.db"
+    store = open_store(url)
+    try:
+        refused = open_in_other_process(url)
+    finally:
+        store.close()
+    opened_after_close = open_in_other_process(url)
+
+    assert refused == (
+        f"LOCKED state store {tmp_path}/var/state/sp-sync.db is in use by another sp-sync "
+        f"process (pid {os.getpid()}); stop it or point SP_SYNC_STATE_URL "
+        "elsewhere"
+    )
+    assert opened_after_close == "OPENED"
+
+
+def test_a_second_open_in_the_same_process_is_refused_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    with SqlStore(url), pytest.raises(StoreLocked, match="in use by another sp-sync process"):
+        SqlStore(url)
+
+
+def test_migrations_upgrade_an_empty_file_and_enable_wal(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "dir" / "state.db"
+    db.parent.mkdir(parents=True)
+    db.touch()  # an empty file is an empty SQLite database
+
+    SqlStore(f"sqlite:///{db}").close()
+    store = SqlStore(f"sqlite:///{db}")  # a second open finds the schema at head
+    store.close()
+
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert tables >= TABLES
+    assert version == [("0001",)]
+    assert mode == "wal"
+
+
+def test_the_parent_folder_is_created(tmp_path: Path) -> None:
+    db = tmp_path / "a" / "b" / "sp-sync.db"
+    with SqlStore(f"sqlite:///{db}") as store:
+        store.start_run("pull", T0)
+
+    assert db.exists()
+    assert (tmp_path / "a" / "b" / "sp-sync.db.lock").exists()
+
+
+def test_a_file_that_is_not_a_database_gives_a_store_error(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    db.write_bytes(b"this is not a database, it is a text file" * 100)
+
+    with pytest.raises(StoreError, match=f"check that {db} is on a local, writable disk"):
+        SqlStore(f"sqlite:///{db}")
+    db.unlink()  # the failed open released its lock: a fresh file opens
+    SqlStore(f"sqlite:///{db}").close()
+
+
+def test_two_threads_writing_at_once_both_commit(tmp_path: Path) -> None:
+    a_inside, b_starting = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def write(store: SqlStore, key: str) -> None:
+        try:
+            if key == "b":
+                a_inside.wait(timeout=10)
+                b_starting.set()
+            with store.list_sync(key) as tx:
+                tx.upsert([MirrorItem(key, str(i), None, {"i": i}, "h") for i in range(1, 51)])
+                if key == "a":  # keep the write transaction open until b tries to begin
+                    a_inside.set()
+                    b_starting.wait(timeout=10)
+                tx.set_cursor(f"cursor-{key}")
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with SqlStore(f"sqlite:///{tmp_path}/state.db") as store:
+        threads = [threading.Thread(target=write, args=(store, k)) for k in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+
+        assert errors == []
+        assert (store.count("a"), store.count("b")) == (50, 50)
+        assert (store.cursor("a"), store.cursor("b")) == ("cursor-a", "cursor-b")
+
+
+def test_open_store_picks_the_implementation_by_url(tmp_path: Path) -> None:
+    memory = open_store("memory://")
+    sqlite_store = open_store(f"sqlite:///{tmp_path}/s.db")
+    try:
+        assert isinstance(memory, MemoryStore)
+        assert isinstance(sqlite_store, SqlStore)
+        with pytest.raises(ConfigError, match="SP_SYNC_STATE_URL"):
+            open_store("mysql://localhost/db")
+    finally:
+        memory.close()
+        sqlite_store.close()
+
+
+def test_an_unreachable_postgres_gives_a_store_error() -> None:
+    with socket.socket() as s:  # a free port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    with pytest.raises(StoreError, match=f"check that PostgreSQL at 127.0.0.1:{port}/nodb"):
+        SqlStore(f"postgresql://postgres@127.0.0.1:{port}/nodb")
+
+
+@pytest.mark.postgres
+def test_postgres_schema_from_the_url(pg_schema: str) -> None:
+    assert POSTGRES_URL, NO_POSTGRES
+    with SqlStore(f"{POSTGRES_URL}?schema={pg_schema}") as store:
+        store.ledger_put("digest", "2026-W49", "sent", T0)
+
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names(schema=pg_schema))
+            status = conn.execute(
+                sa.text(f'SELECT status FROM "{pg_schema}".ledger')
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert tables >= TABLES
+    assert status == "sent"
