@@ -202,7 +202,9 @@ class Entra:
                 400, "invalid_request", 50027, "JWT token is invalid or malformed."
             ) from None
         alg = header.get("alg")
-        given = header.get("x5t#S256") if alg == "PS256" else header.get("x5t")
+        raw = header.get("x5t#S256") if alg == "PS256" else header.get("x5t")
+        # msal pads the thumbprint ("…="); compare base64url without padding
+        given = str(raw or "").rstrip("=").replace("+", "-").replace("/", "_")
         wanted = self.certs.x5t_s256 if alg == "PS256" else self.certs.x5t
         if alg not in ("RS256", "PS256") or given != wanted:
             raise TokenError(

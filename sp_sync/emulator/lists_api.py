@@ -417,7 +417,7 @@ class ListsApi:
             tail = {"@odata.nextLink": f"{base}?{query}"}
         else:
             token = self._encode(lst, "d", upto)
-            query = urlencode({**keep, "token": token}, safe="$(),=/'")
+            query = urlencode({"token": token, **keep}, safe="$(),=/'")
             tail = {"@odata.deltaLink": f"{base}?{query}"}
         return raw_json_resp(200, _collection(head, parts, tail))
 

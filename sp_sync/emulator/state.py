@@ -367,7 +367,13 @@ class Tenant:
 
     def add_column(self, lst: SpList, definition: JSON) -> Column:
         display = str(definition.get("displayName") or definition.get("name") or "")
-        name = internal_name(str(definition.get("name") or display))
+        given = str(definition.get("name") or "")
+        # an explicit API name made of safe characters is kept verbatim (e.g. "_x00d6_ffentlich")
+        name = (
+            given
+            if given and given.replace("_", "a").isascii() and given.replace("_", "a").isalnum()
+            else internal_name(given or display)
+        )
         if not name:
             raise ValueError("column needs a name or displayName")
         if name in lst.columns or name in {c.name for c in BUILTIN_COLUMNS}:
