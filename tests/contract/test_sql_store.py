@@ -173,3 +173,27 @@ def test_postgres_schema_from_the_url(pg_schema: str) -> None:
         engine.dispose()
     assert tables >= TABLES
     assert status == "sent"
+
+
+def _assert_migrations_match_tables(store: SqlStore) -> None:
+    from alembic import command
+
+    from sp_sync.adapters.store.migrations import make_config
+
+    with store.engine.connect() as conn:
+        cfg = make_config()
+        cfg.attributes["connection"] = conn
+        command.check(cfg)  # raises when tables.py and the migrations disagree
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
+def test_migrations_match_the_table_definitions_on_sqlite(tmp_path: Path) -> None:
+    with SqlStore(f"sqlite:///{tmp_path}/state.db") as store:
+        _assert_migrations_match_tables(store)
+
+
+@pytest.mark.postgres
+def test_migrations_match_the_table_definitions_on_postgres(pg_schema: str) -> None:
+    assert POSTGRES_URL, NO_POSTGRES
+    with SqlStore(POSTGRES_URL, schema=pg_schema) as store:
+        _assert_migrations_match_tables(store)

@@ -37,6 +37,11 @@ from sp_sync.ports import OutboxEntry, RunRecord
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 BUSY_TIMEOUT_MS = 10_000
 
+# Built once: the engine calls get() per item, and building the statement cost most of it.
+_GET_ITEM = sa.select(items).where(
+    items.c.list_key == sa.bindparam("list_key"), items.c.item_id == sa.bindparam("item_id")
+)
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -70,17 +75,18 @@ class SqlStore:
         self._clock = clock or _utcnow
         self._lock: FileLock | None = None
         self._closed = False
+        self._hint = "check SP_SYNC_STATE_URL"
         self.dialect = parsed.get_backend_name()
-        if self.dialect == "sqlite":
-            self._hint = self._open_sqlite(parsed, lock)
-        elif self.dialect == "postgresql":
-            self._hint = self._open_postgres(parsed, schema)
-        else:
+        if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(
                 f"state store URL {parsed.render_as_string(hide_password=True)!r}: only "
                 "sqlite:///path and postgresql+psycopg://… are supported"
             )
         try:
+            if self.dialect == "sqlite":
+                self._hint = self._open_sqlite(parsed, lock)
+            else:
+                self._hint = self._open_postgres(parsed, schema)
             with self._errors("migrating the schema"), self._engine.begin() as conn:
                 if self.dialect == "postgresql":
                     # Replicas starting together must not migrate at the same time.
@@ -194,6 +200,11 @@ class SqlStore:
     @contextmanager
     def list_sync(self, list_key: str) -> Iterator[SqlListSync]:
         with self._write(f"syncing list {list_key!r}") as conn:
+            if self.dialect == "postgresql":
+                # Replicas syncing the same list take turns (SQLite: one process anyway).
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": list_key}
+                )
             tx = SqlListSync(conn, list_key, self._clock)
             yield tx
             tx.finish()
@@ -212,9 +223,7 @@ class SqlStore:
 
     def get(self, list_key: str, item_id: str) -> MirrorItem | None:
         with self._read("reading an item") as conn:
-            row = conn.execute(
-                sa.select(items).where(items.c.list_key == list_key, items.c.item_id == item_id)
-            ).first()
+            row = conn.execute(_GET_ITEM, {"list_key": list_key, "item_id": item_id}).first()
         return None if row is None else _item(row)
 
     def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
@@ -403,6 +412,11 @@ class SqlStore:
             return [(r.period, r.status) for r in conn.execute(query)]
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (for tooling such as migration checks and benchmarks)."""
+        return self._engine
 
     def close(self) -> None:
         if self._closed:
