@@ -78,7 +78,10 @@ class RequestStats:
 class ListSource(Protocol):
     """Reads SharePoint lists."""
 
-    stats: RequestStats
+    @property
+    def stats(self) -> RequestStats:
+        """What this source's requests cost so far (shared with the writer)."""
+        ...
 
     def delta(
         self, ref: ListRef, select: Sequence[str], cursor: str | None

@@ -1,0 +1,130 @@
+"""Choosing adapters from settings: the one place where ports meet their implementations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sp_sync.adapters.graph.client import GraphConnection
+from sp_sync.adapters.graph.config import GraphConfig
+from sp_sync.adapters.graph.source import GraphLists
+from sp_sync.adapters.store import open_store
+from sp_sync.clock import SystemClock
+from sp_sync.domain.model import ListMapping
+from sp_sync.engine.runner import Services
+from sp_sync.errors import ConfigError
+from sp_sync.jobs import JobSpec, load_jobs
+from sp_sync.mail_wiring import mail_jobs
+from sp_sync.mapping import load_mapping
+from sp_sync.ports import Clock
+from sp_sync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything read from files at start: settings, list mapping, jobs."""
+
+    settings: Settings
+    mapping: ListMapping
+    jobs: list[JobSpec]
+
+    def job(self, name: str) -> JobSpec:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        known = ", ".join(j.name for j in self.jobs) or "none"
+        raise ConfigError(f"{self.settings.jobs_dir}: no job named {name!r} — known jobs: {known}")
+
+
+def load_config(settings: Settings) -> Config:
+    """Mapping and jobs; every problem in every file reported at once."""
+    problems: list[str] = []
+    mapping: ListMapping | None = None
+    try:
+        mapping = load_mapping(settings.lists_file)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    jobs: list[JobSpec] = []
+    if mapping is not None:
+        try:
+            jobs = load_jobs(
+                settings.jobs_dir,
+                mapping,
+                timezone=settings.timezone,
+                dtc_recipients=tuple(settings.dtc_recipients),
+            )
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems or mapping is None:
+        raise ConfigError(problems)
+    return Config(settings, mapping, jobs)
+
+
+def graph_config(settings: Settings) -> GraphConfig:
+    """Settings → the Graph adapter's own config (certificate text read here)."""
+    settings.require_connection()
+    pem: str | None = None
+    if settings.certificate_pem is not None:
+        pem = settings.certificate_pem.get_secret_value()
+    elif settings.certificate_path is not None:
+        path = Path(settings.certificate_path)
+        try:
+            pem = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"{settings.source_of('certificate_path')}: certificate_path: cannot read "
+                f"{path}: {exc.strerror} — point it at a PEM file with key and certificate"
+            ) from None
+    assert settings.tenant_id is not None and settings.client_id is not None
+    return GraphConfig(
+        tenant_id=settings.tenant_id,
+        client_id=settings.client_id,
+        client_secret=(
+            settings.client_secret.get_secret_value() if settings.client_secret else None
+        ),
+        certificate_pem=pem,
+        certificate_passphrase=(
+            settings.certificate_passphrase.get_secret_value()
+            if settings.certificate_passphrase
+            else None
+        ),
+        authority_host=settings.authority_host,
+        graph_url=settings.graph_url,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        organisation=settings.organisation,
+        run_time_budget_s=float(settings.run_time_budget_s),
+    )
+
+
+@contextmanager
+def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
+    """Open the store and the Graph connection for one process; close both afterwards.
+
+    Also yields the Graph lists adapter itself for commands that need more than the ports
+    (provisioning, snapshots) through ``Services.source``/``writer``."""
+    settings = config.settings
+    conn = GraphConnection(graph_config(settings))
+    assert settings.site_url is not None
+    lists = GraphLists(conn, settings.site_url)
+    store = open_store(settings.state_url)
+    try:
+        svc = Services(
+            mapping=config.mapping,
+            store=store,
+            source=lists,
+            writer=lists,
+            clock=clock or SystemClock(),
+            tz=settings.zone,
+            site_url=settings.site_url,
+            stats=lists.stats,
+        )
+        svc.mail_jobs = mail_jobs(config, svc, conn)
+        yield svc
+    finally:
+        store.close()
+        conn.close()
