@@ -257,6 +257,12 @@ class MemoryLists:
         """The next delta feed raises TransientError when asked for page ``pages + 1``."""
         self._delta_fail_after = pages
 
+    def clear_faults(self) -> None:
+        """Forget every pending fault (write faults, concurrent edits, delta failure)."""
+        self._write_faults.clear()
+        self._conflicts.clear()
+        self._delta_fail_after = None
+
     def _request(self, method: str, what: str, ru: int) -> None:
         self.stats.requests += 1
         self.stats.resource_units += ru
