@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sp_sync.domain.model import ListMapping
-from sp_sync.errors import NotFound
+from sp_sync.errors import GraphError, NotFound
 from sp_sync.ports import ListRef
 
 if TYPE_CHECKING:
@@ -57,8 +57,13 @@ def ensure_list(lists: GraphLists, ref: ListRef, columns: Sequence[Mapping[str, 
             log.info("added column %r to %r", col.get("name"), ref.title)
             changed = True
         elif col.get("indexed") and not have.get("indexed"):
-            conn.request("PATCH", f"sites/{site}/lists/{list_id}/columns/{have.get('id')}",
-                         json_body={"indexed": True})
+            try:
+                conn.request("PATCH", f"sites/{site}/lists/{list_id}/columns/{have.get('id')}",
+                             json_body={"indexed": True})
+            except GraphError as exc:  # not fatal: lookups by key still work below 5,000
+                log.warning("cannot index column %r of %r (%s): index it in List settings > "
+                            "Indexed columns", col.get("name"), ref.title, exc)
+                continue
             log.info("indexed column %r of %r", col.get("name"), ref.title)
             changed = True
     return changed

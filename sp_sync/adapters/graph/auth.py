@@ -8,6 +8,7 @@ bounded number of retries for network failures only), never in a loop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -46,6 +47,7 @@ AADSTS_HINTS: dict[int, str] = {
 TRANSIENT_AUTH_ATTEMPTS = 3
 
 
+@functools.lru_cache(maxsize=8)
 def certificate_credential(pem: str, passphrase: str | None = None) -> dict[str, str]:
     """msal's certificate credential from one PEM holding the private key and certificate."""
     data = pem.encode()
@@ -143,6 +145,12 @@ class TokenProvider:
                     ) from None
                 self._config.sleep(min(2.0**attempt, 10.0))
             except ValueError as exc:  # msal: bad authority, non-https endpoint, …
+                if "authority configuration" in str(exc):
+                    # Entra answers the discovery of an unknown tenant with AADSTS90002.
+                    raise AuthError(
+                        f"Entra ID does not know the authority {self._config.authority} "
+                        f"(AADSTS90002?) — {AADSTS_HINTS[90002]}", code=90002,
+                    ) from None
                 raise AuthError(
                     f"cannot use authority {self._config.authority}: {exc} — "
                     "check SP_SYNC_AUTHORITY_HOST and SP_SYNC_TENANT_ID"

@@ -35,7 +35,7 @@ class FakeTime:
         return self.now
 
 
-def config_for(emu: Emulator, *, secret: bool = True, time: FakeTime | None = None,
+def config_for(emu: Emulator, *, secret: bool = False, time: FakeTime | None = None,
                **overrides: Any) -> GraphConfig:
     info = emu.info
     cfg = GraphConfig(
