@@ -67,7 +67,8 @@ class RateLimiter:
         waited = 0.0
         while True:
             now = self._clock()
-            while self._sent and self._sent[0] <= now - self.window:
+            # same expression as the pause below, so float rounding can't stall the loop
+            while self._sent and self._sent[0] + self.window <= now:
                 self._sent.popleft()
             if len(self._sent) < self.max_messages:
                 self._sent.append(now)
