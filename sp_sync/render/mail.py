@@ -39,7 +39,7 @@ class Rendered:
 
 @lru_cache(maxsize=1)
 def _inliner() -> Any:
-    return css_inline.CSSInliner(load_remote_stylesheets=False)
+    return css_inline.CSSInliner(load_remote_stylesheets=False, minify_css=True)
 
 
 def _render(
