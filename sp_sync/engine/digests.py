@@ -37,6 +37,7 @@ from sp_sync.domain.periods import DuePeriod, due_periods, period_for, scheduled
 from sp_sync.domain.personal import build_coordinator_digests, build_lead_digests
 from sp_sync.domain.reminders import Reminder, round_table_reminders, training_reminders
 from sp_sync.engine.mailing import Mailer, sync_key
+from sp_sync.errors import ConfigError
 from sp_sync.ports import RunRecord, StateStore
 from sp_sync.render.ics import to_ics
 from sp_sync.render.mail import (
@@ -177,6 +178,9 @@ def run_weekly_digest(
     late_after: timedelta = timedelta(hours=1),
 ) -> dict[str, Any]:
     """Send the DTC digest of the latest due week once to every recipient."""
+    if not recipients:
+        raise ConfigError(f"job {job!r} has no recipients: set `recipients` in its job file "
+                          "or the DTC recipients in the settings")
     stats = _new_stats()
     to_send, skipped = due_periods(_last_settled(store, job), now, ctx.tz, catch_up_weeks,
                                    late_after)

@@ -26,7 +26,7 @@ from sp_sync.engine.digests import (
     run_weekly_digest,
 )
 from sp_sync.engine.mailing import Mailer, RateLimiter
-from sp_sync.errors import TransientError
+from sp_sync.errors import ConfigError, TransientError
 from sp_sync.ports import SendResult, StateStore
 from sp_sync.render.mail import text_part
 from tests.digest.dataset import NOW, TZ, changes, dataset, health, utc
@@ -253,3 +253,10 @@ def test_preview_renders_without_sending(tmp_path: Path) -> None:
     assert path.with_suffix(".txt").read_text(encoding="utf-8").startswith(
         "DTC-Wochenüberblick KW 49/2026")
     assert path.with_suffix(".eml").is_file()
+
+
+def test_weekly_digest_without_recipients_is_a_config_error() -> None:
+    store = MemoryStore()
+    with pytest.raises(ConfigError, match="no recipients"):
+        run_weekly_digest(store, Mailer(store, GraphLike()), sources(), ctx(), [], NOW)
+    assert store.ledger_periods("weekly-digest") == []
