@@ -9,6 +9,7 @@ bounded number of retries for network failures only), never in a loop.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -16,12 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msal
+import msal.exceptions
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from sp_sync.adapters.graph.config import GraphConfig
-from sp_sync.errors import AuthError
+from sp_sync.errors import AuthError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ AADSTS_HINTS: dict[int, str] = {
 }
 
 TRANSIENT_AUTH_ATTEMPTS = 3
+TRANSIENT_AUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
 
 @functools.lru_cache(maxsize=8)
@@ -134,16 +137,20 @@ class TokenProvider:
         return self._app
 
     def _with_network_retry(self, fn: Callable[[], Any]) -> Any:
+        """Run an msal call; retry only what is transient (network, 5xx, a non-JSON answer).
+
+        Refusals (AADSTS codes) come back as dicts and are never retried here.
+        """
+        last = ""
         for attempt in range(TRANSIENT_AUTH_ATTEMPTS):
             try:
                 return fn()
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt + 1 == TRANSIENT_AUTH_ATTEMPTS:
-                    raise AuthError(
-                        f"cannot reach Entra ID at {self._config.authority_host}: {exc} — "
-                        "check SP_SYNC_AUTHORITY_HOST, proxy and firewall"
-                    ) from None
-                self._config.sleep(min(2.0**attempt, 10.0))
+                last = f"{type(exc).__name__}: {exc}"
+            except msal.exceptions.MsalServiceError as exc:  # HTTP 5xx from Entra ID
+                last = str(exc)
+            except json.JSONDecodeError:  # an HTML error page or an empty 429/503 body
+                last = "the answer was not JSON"
             except ValueError as exc:  # msal: bad authority, non-https endpoint, …
                 if "authority configuration" in str(exc):
                     # Entra answers the discovery of an unknown tenant with AADSTS90002.
@@ -155,7 +162,13 @@ class TokenProvider:
                     f"cannot use authority {self._config.authority}: {exc} — "
                     "check SP_SYNC_AUTHORITY_HOST and SP_SYNC_TENANT_ID"
                 ) from None
-        raise AssertionError("unreachable")
+            if attempt + 1 < TRANSIENT_AUTH_ATTEMPTS:
+                # msal replays a 5xx/429 locally for 5 s (or Retry-After): wait longer.
+                self._config.sleep(6.0 * 2**attempt)
+        raise TransientError(
+            f"Entra ID at {self._config.authority_host} is unreachable or unavailable ({last}) "
+            "— the run ends partial and retries later; check proxy and firewall if it persists"
+        )
 
     def token(self) -> dict[str, Any]:
         """``{"access_token", "token_type", "expires_in"}``; raises ``AuthError``."""
@@ -165,6 +178,10 @@ class TokenProvider:
                 lambda: app.acquire_token_for_client(scopes=[self._config.scope])
             )
             if "access_token" not in result:
+                if result.get("error") in TRANSIENT_AUTH_ERRORS:
+                    raise TransientError(
+                        f"Entra ID is busy ({result.get('error')}); the run retries later"
+                    )
                 raise auth_error(result)
             if result.get("token_source") == "identity_provider":
                 self.token_requests += 1

@@ -12,6 +12,7 @@ Graph directly through :meth:`GraphConnection.request`.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from office365.graph_client import GraphClient
@@ -22,6 +23,7 @@ from office365.runtime.transport.base import BaseTransport
 from sp_sync.adapters.graph.auth import TokenProvider, make_session
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.http_policy import HttpPolicy
+from sp_sync.errors import GraphError
 from sp_sync.ports import RequestStats
 
 
@@ -98,9 +100,23 @@ class GraphConnection:
         return self._client
 
     def url(self, path_or_url: str) -> str:
-        if path_or_url.startswith(("https://", "http://")):
+        """An absolute URL on the configured Graph root.
+
+        Absolute links (nextLink, a stored deltaLink) are rebased onto ``graph_url``: a cursor
+        saved while the emulator listened on another port still works, and the token is
+        never sent to a host other than the configured Graph.
+        """
+        if not path_or_url.startswith(("https://", "http://")):
+            return f"{self.config.graph_root}/{path_or_url.lstrip('/')}"
+        link, root = urlsplit(path_or_url), urlsplit(self.config.graph_root)
+        if (link.scheme, link.netloc) == (root.scheme, root.netloc):
             return path_or_url
-        return f"{self.config.graph_root}/{path_or_url.lstrip('/')}"
+        if link.path.startswith(root.path.rstrip("/") + "/"):
+            return urlunsplit((root.scheme, root.netloc, link.path, link.query, ""))
+        raise GraphError(
+            f"refusing to follow {link.scheme}://{link.netloc}{link.path}: it is not under the "
+            f"configured Graph root {self.config.graph_root} (SP_SYNC_GRAPH_URL)"
+        )
 
     def request(self, method: str, path_or_url: str, **kw: Any) -> requests.Response:
         """One Graph call through the policy (see :meth:`HttpPolicy.send`)."""

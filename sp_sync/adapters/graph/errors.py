@@ -20,7 +20,8 @@ from sp_sync.errors import (
 )
 
 # Markers of the list view threshold (Graph passes SharePoint's exception through).
-_THRESHOLD_MARKERS = ("-2147024860", "spquerythrottledexception", "threshold")
+_THRESHOLD_MARKERS = ("-2147024860", "spquerythrottledexception", "threshold",
+                      "honornonindexedqueries")
 
 
 def graph_error_body(body: Any) -> tuple[str | None, str]:

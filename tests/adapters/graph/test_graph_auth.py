@@ -16,7 +16,7 @@ from sp_sync.adapters.graph.auth import TokenProvider, certificate_credential
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.emulator import Emulator
 from sp_sync.errors import AuthError
-from tests.adapters.graph.conftest import config_for, token_requests
+from tests.adapters.graph.conftest import FakeTime, config_for, token_requests
 
 
 def other_certificate_pem() -> str:
@@ -109,3 +109,18 @@ def test_environment_ca_bundle_cannot_override_the_configured_ca(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # would break if honoured
     with GraphConnection(config_for(clean)) as conn:
         assert conn.get_json("sites/mannheim.sharepoint.com:/sites/dtc")["id"] == clean.site_id
+
+
+def test_entra_outage_is_transient_and_bounded(clean: Emulator) -> None:
+    from sp_sync.emulator import FaultRule
+    from sp_sync.errors import TransientError
+
+    tokens = TokenProvider(config_for(clean, secret=True, time=FakeTime()))
+    clean.faults.add(FaultRule(kind="reset", path=r"/oauth2/v2.0/token$"))
+    assert tokens.token()["access_token"]  # a dropped connection, then a token
+    tokens.invalidate()
+    clean.clear_requests()
+    clean.faults.add(FaultRule(kind="html", path=r"/oauth2/v2.0/token$", times=None))
+    with pytest.raises(TransientError, match="unavailable"):
+        tokens.token()
+    assert 1 <= len(token_requests(clean)) <= 3

@@ -117,3 +117,28 @@ def test_columns_report_types_indexes_and_lookup_targets(
     assert cols["Thema"].type == "lookup" and cols["Thema"].lookup_list_id
     assert cols["N_x00e4_chster_x0020_Meilenstein"].type == "date"
     assert cols["Budget"].type == "currency" and cols["Aktiv"].type == "boolean"
+
+
+def test_filter_on_a_non_indexed_column_says_to_index_it(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    from sp_sync.errors import ThresholdExceeded
+
+    with pytest.raises(ThresholdExceeded, match="index the column"):
+        lists.find_by_key(projekte, "Title", "E-Akte", SELECT)
+
+
+def test_stored_cursor_from_another_port_is_rebased_and_foreign_hosts_refused(
+    clean: Emulator, lists: GraphLists, projekte: ListRef
+) -> None:
+    from sp_sync.errors import GraphError
+
+    link = list(lists.delta(projekte, SELECT, None))[-1].delta_link
+    assert link is not None
+    port = clean.info.base_url.rsplit(":", 1)[1]
+    moved = link.replace(f":{port}/", ":1/")  # saved while the emulator ran on another port
+    clean.clear_requests()
+    pages = list(lists.delta(projekte, SELECT, moved))
+    assert pages[-1].delta_link and len(graph_requests(clean)) == 1
+    with pytest.raises(GraphError, match="refusing to follow"):
+        list(lists.delta(projekte, SELECT, "https://evil.example/steal?token=x"))
