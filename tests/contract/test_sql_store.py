@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,3 +198,49 @@ def test_migrations_match_the_table_definitions_on_postgres(pg_schema: str) -> N
     assert POSTGRES_URL, NO_POSTGRES
     with SqlStore(POSTGRES_URL, schema=pg_schema) as store:
         _assert_migrations_match_tables(store)
+
+
+POISON_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER poison BEFORE INSERT ON items WHEN NEW.item_id = '666' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.item_id = '666' THEN RAISE EXCEPTION 'poisoned row'; END IF; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER poison BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION poison()",
+    ],
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        made = SqlStore(f"sqlite:///{tmp_path}/state.db")
+    else:
+        assert POSTGRES_URL, NO_POSTGRES
+        made = SqlStore(POSTGRES_URL, schema=request.getfixturevalue("pg_schema"))
+    yield made
+    made.close()
+
+
+def test_a_database_error_mid_sync_is_a_store_error_and_rolls_back(sql_store: SqlStore) -> None:
+    def item(i: int) -> MirrorItem:
+        return MirrorItem("p", str(i), None, {"i": i}, "h")
+
+    with sql_store.list_sync("p") as tx:
+        tx.upsert([item(1)])
+        tx.set_cursor("d1")
+    with sql_store.engine.begin() as conn:
+        for ddl in POISON_TRIGGER[sql_store.dialect]:
+            conn.execute(sa.text(ddl))
+
+    refused = r"(?s)syncing list 'p' failed .*poisoned row.*; the database refused"
+    with pytest.raises(StoreError, match=refused), sql_store.list_sync("p") as tx:
+        tx.upsert([item(2)])
+        tx.set_cursor("d2")
+        tx.upsert([item(666)])
+
+    assert [i.id for i in sql_store.items("p")] == ["1"]
+    assert sql_store.cursor("p") == "d1"

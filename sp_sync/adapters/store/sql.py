@@ -171,6 +171,13 @@ class SqlStore:
         try:
             yield
         except sa.exc.DBAPIError as exc:
+            refused = (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError,
+                       sa.exc.InternalError)
+            if isinstance(exc, refused):
+                hint = (
+                    "the database refused the statement: a hand-edited schema or a bug; "
+                    "report it with this message"
+                )
             raise StoreError(
                 f"state store: {action} failed ({type(exc.orig).__name__}: "
                 f"{str(exc.orig).strip()}); {hint}"
