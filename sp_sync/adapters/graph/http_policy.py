@@ -106,18 +106,24 @@ class HttpPolicy:
         self.stats = stats
         self.tokens = tokens
         self._rng = rng or random.Random()
-        self._run_start = config.clock()
+        self._run_start: float | None = None  # no budget until start_run()
         self._pace_until = 0.0
 
     # ------------------------------------------------------------------ budget, waiting
 
     def start_run(self) -> None:
-        """Start the run's time budget now (the engine calls this at the start of a run)."""
+        """Start the run's time budget now (call at the start of every job run).
+
+        Until it is called no budget applies (a long-lived daemon connection must not run
+        out of budget between runs); waits stay bounded by ``max_attempts`` anyway.
+        """
         self._run_start = self.config.clock()
         self._pace_until = 0.0
 
     @property
     def deadline(self) -> float:
+        if self._run_start is None:
+            return float("inf")
         return self._run_start + self.config.run_time_budget_s
 
     def check_budget(self) -> None:

@@ -72,13 +72,14 @@ def test_backoff_is_capped_full_jitter() -> None:
 
 def test_wait_beyond_the_run_budget_raises_without_sleeping() -> None:
     p, t = policy(budget=60)
+    p.wait(120, "no run started: no budget")
     p.start_run()
     p.wait(30, "test")
-    assert t.sleeps == [30]
+    assert t.sleeps == [120, 30]
     with pytest.raises(BudgetExhausted, match="time budget"):
         p.wait(31, "test")
-    assert t.sleeps == [30]
-    assert p.stats.waited_seconds == 30
+    assert t.sleeps == [120, 30]
+    assert p.stats.waited_seconds == 150
 
 
 def test_rate_limit_headers_pace_before_the_next_request() -> None:

@@ -142,6 +142,7 @@ def test_budget_exhausted_while_throttled_leaves_actions_throttled(
 
     with GraphConnection(config_for(clean, time=fake_time, run_time_budget_s=60)) as c:
         lists = GraphLists(c, clean.info.site_url)
+        lists.start_run()
         lists.list_id(aufgaben)
         clean.faults.add(FaultRule(kind="status", method="POST", path=r"/items$", status=429,
                                    retry_after="120", times=None))
