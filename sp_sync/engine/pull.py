@@ -19,7 +19,7 @@ Invariants kept here (see reference/limits-and-faults.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,8 +73,17 @@ class _Pull:
         self, store: StateStore, spec: ListSpec, now: datetime, cursor: str | None
     ) -> None:
         self.store, self.spec, self.now = store, spec, now
-        self.enumerate = cursor is None
-        self.history = not (cursor is None and store.count(spec.key) == 0)
+        # An empty mirror has nothing to compare with: no per-item reads (the big first
+        # sync), and no history (nothing changed — the mirror was just empty).
+        self.empty = store.count(spec.key) == 0
+        self.history = not (cursor is None and self.empty)
+        # Deletions by absence only matter when the mirror had live items to lose.
+        self.enumerate = cursor is None and not self.empty
+        # Optional store extension: one query per page instead of one per item.
+        self.get_many: Callable[[str, Sequence[str]], Mapping[str, MirrorItem]] | None = (
+            getattr(store, "get_many", None)
+        )
+        self.prefetched: Mapping[str, MirrorItem] = {}
         self.result = PullResult(spec.key, full_enumeration=cursor is None)
         self.changed: dict[str, _Known] = {}  # items changed in this feed only
         self.editors: dict[str, str | None] = {}
@@ -85,7 +94,12 @@ class _Pull:
     def known(self, item_id: str) -> _Known | None:
         if item_id in self.changed:
             return self.changed[item_id]
-        m = self.store.get(self.spec.key, item_id)
+        if self.empty:
+            return None
+        if self.get_many is not None:
+            m = self.prefetched.get(item_id)
+        else:
+            m = self.store.get(self.spec.key, item_id)
         if m is None:
             return None
         return _Known(not m.deleted, m.content_hash, m.etag, dict(m.fields))
@@ -125,6 +139,8 @@ class _Pull:
     def page(self, tx: ListSyncTransaction, items: Sequence[RawItem]) -> None:
         self.result.pages += 1
         self.result.items_seen += len(items)
+        if self.get_many is not None and not self.empty:
+            self.prefetched = self.get_many(self.spec.key, [r.id for r in items])
         for raw in items:
             if raw.deleted:
                 self.flush(tx)
@@ -185,8 +201,13 @@ class _Pull:
     def finish(self, tx: ListSyncTransaction, delta_link: str | None) -> None:
         self.flush(tx)
         if self.enumerate:
-            for item_id in tx.unseen_ids():
-                self.tombstone(tx, item_id)
+            unseen = tx.unseen_ids()
+            for start in range(0, len(unseen), 500):
+                chunk = unseen[start:start + 500]
+                if self.get_many is not None and not self.empty:
+                    self.prefetched = self.get_many(self.spec.key, chunk)
+                for item_id in chunk:
+                    self.tombstone(tx, item_id)
         tx.set_cursor(delta_link)
 
 

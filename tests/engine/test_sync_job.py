@@ -149,7 +149,24 @@ def test_writes_survive_faults_and_converge(
     second = run(sp, store, mapping)
     assert len(second.applied.conflicts) == 1  # type: ignore[union-attr]
     assert target(sp)["projects:P-0"]["Title"] == "Person"  # kept this run
-    later = run_sync_job(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ,  # type: ignore[arg-type]
+    later = run_sync_job(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ,
                          NOW + timedelta(hours=1))
     assert later.writes == 1 and target(sp)["projects:P-0"]["Title"] == "Neuer Titel"
     assert run(sp, store, mapping).writes == 0
+
+
+def test_the_shipped_job_file_runs_as_is(
+    sp: MemoryLists, store: StateStore, mapping: ListMapping
+) -> None:
+    from sp_sync.jobs import SyncParams as JobParams
+    from sp_sync.jobs import load_jobs
+
+    from .conftest import REPO
+
+    [job] = [j for j in load_jobs(REPO / "jobs", mapping) if j.name == "public-projects"]
+    params = job.params_as(JobParams)
+    seed(sp)
+    result = run_sync_job(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW,
+                          allow_mass_delete=params.allow_mass_delete)
+    assert result.writes == 4
+    assert run_sync_job(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW).writes == 0
