@@ -89,6 +89,7 @@ def formatter_globals(fmt: Formatter) -> dict[str, Any]:
     return {
         "_": fmt.text,
         "col": fmt.column,
+        "list_name": fmt.list_name,
         "cols": lambda keys: ", ".join(fmt.column(k) for k in keys),
         "long_date": fmt.long_date,
         "short_date": fmt.short_date,

@@ -100,6 +100,8 @@ DE: dict[str, str] = {
     "list.trend_radar": "TrendRadar",
     "list.departments": "Fachbereiche",
     "list.users": "Personen",
+    "list.attendance": "Teilnahme",
+    "list.public_projects": "Projekte (öffentlich)",
     "col.status": "Status",
     "col.traffic_light": "Ampel",
     "col.lead": "DTC-Leitung",
@@ -213,6 +215,8 @@ EN: dict[str, str] = {
     "list.trend_radar": "Trend radar",
     "list.departments": "Departments",
     "list.users": "People",
+    "list.attendance": "Attendance",
+    "list.public_projects": "Projects (public)",
     "col.traffic_light": "Traffic light",
     "col.lead": "DTC lead",
     "col.next_milestone": "Next milestone",
@@ -257,6 +261,10 @@ class Formatter:
     def text(self, key: str, **values: object) -> str:
         template = self._texts.get(key) or DE.get(key) or key
         return template.format(**values) if values else template
+
+    def list_name(self, list_key: str) -> str:
+        """A list's name for readers; an unknown key shows as itself."""
+        return self.text(f"list.{list_key}") if f"list.{list_key}" in DE else list_key
 
     def column(self, column: str) -> str:
         return self.text(f"col.{column}") if f"col.{column}" in DE else column
