@@ -178,6 +178,9 @@ def run_job(
                 status = "partial"
         else:  # the job loader rejects unknown kinds; this guards programming errors
             raise SpSyncError(f"unknown job kind {job.kind!r}")
+    except AuthError as exc:  # recorded, then raised: the admin must act before any run works
+        store.finish_run(run_id, "failed", services.clock.now(), _cost(services, before), str(exc))
+        raise
     except BudgetExhausted as exc:
         status, message = "partial", f"time budget exhausted while throttled: {exc}"
     except MassDeleteRefused as exc:
