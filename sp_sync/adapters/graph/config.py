@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sp_sync import __version__
+from sp_sync.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ class GraphConfig:
 
     def __post_init__(self) -> None:
         if not (self.client_secret or self.certificate_pem):
-            raise ValueError("GraphConfig needs a certificate_pem or a client_secret")
+            raise ConfigError(
+                "no Graph credential: set SP_SYNC_CERTIFICATE_PATH (preferred) or "
+                "SP_SYNC_CLIENT_SECRET"
+            )
 
     @property
     def authority(self) -> str:
