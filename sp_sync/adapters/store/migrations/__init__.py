@@ -3,9 +3,11 @@
 They run on every open (``SqlStore`` calls :func:`upgrade`); there is no alembic.ini.
 To add a migration, change ``tables.py`` and then write a new revision::
 
-    .venv/bin/python -m sp_sync.adapters.store.migrations revision -m "add findings table"
+    .venv/bin/python -m sp_sync.adapters.store.migrations \
+        revision --autogenerate --rev-id 0002 -m "add findings table"
 
-(``--autogenerate`` also works; it compares against a scratch SQLite file under var/.)
+(``--autogenerate`` compares ``tables.py`` with a scratch SQLite file under var/;
+``tests/contract`` fails while the two disagree.)
 Review the generated file in ``versions/`` and keep it SQLite- and PostgreSQL-compatible
 (``op.batch_alter_table`` for ALTER on SQLite).
 """
@@ -25,6 +27,8 @@ def make_config(url: str | None = None) -> Config:
     """An Alembic config built in code, pointing at this folder."""
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
+    # A leading letter: "0002_x.py" would not be an importable module name for mypy.
+    cfg.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
