@@ -34,6 +34,7 @@ class Inbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     delay: float = 0.0
     refuse: set[str] = field(default_factory=set)
+    data_reply: str | None = None  # e.g. "554 …": refuse the message after its body
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: Any) -> str:
@@ -43,6 +44,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_reply:
+            return self.data_reply
         msg = message_from_bytes(envelope.content, policy=default)
         assert isinstance(msg, EmailMessage)
         self.messages.append(msg)

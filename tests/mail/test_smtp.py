@@ -102,6 +102,16 @@ def test_refused_recipient_is_a_known_failure_and_retried_later(smtp_server: Smt
     assert smtp_server.inbox.ids() == [entry.message_id]
 
 
+def test_message_refused_after_data_is_a_known_failure(smtp_server: SmtpServer) -> None:
+    smtp_server.inbox.data_reply = "554 5.7.1 message content rejected"
+    with pytest.raises(MailError, match="554"):
+        transport(smtp_server).send(weekly_message()())
+    smtp_server.inbox.data_reply = "451 4.3.0 try again later"
+    with pytest.raises(TransientError, match="451"):
+        transport(smtp_server).send(weekly_message()())
+    assert smtp_server.inbox.messages == []
+
+
 def test_unreachable_server_is_transient_and_nothing_is_lost() -> None:
     store = MemoryStore()
     t = SmtpTransport("127.0.0.1", free_port(), starttls=False, timeout=2)

@@ -16,6 +16,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
+from email.utils import getaddresses, parseaddr
 
 from sp_sync.errors import MailError, TransientError
 from sp_sync.ports import SendResult
@@ -83,8 +84,9 @@ class SmtpTransport:
         return smtp
 
     def send(self, message: EmailMessage) -> SendResult:
-        sender = self.from_address or message.get("From")
-        recipients = [a.strip() for a in str(message.get("To", "")).split(",") if a.strip()]
+        sender = self.from_address or parseaddr(str(message.get("From", "")))[1]
+        recipients = [addr for _, addr in getaddresses(
+            [str(v) for h in ("To", "Cc") for v in message.get_all(h, [])]) if addr]
         if not sender or not recipients:
             raise MailError("the message needs a From and a To address")
         data = message.as_bytes(policy=SMTP)
@@ -92,7 +94,11 @@ class SmtpTransport:
         try:
             self._envelope(smtp, str(sender), recipients)
             try:
+                # smtplib raises for a refused DATA command but only *returns* the reply
+                # to the message body, so both are checked here
                 code, detail = smtp.data(data)
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, detail)
             except smtplib.SMTPDataError as exc:
                 if exc.smtp_code >= 500:
                     raise MailError(f"the {self._where()} rejected the message: "
