@@ -122,6 +122,7 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
             tz=settings.zone,
             site_url=settings.site_url,
             stats=lists.stats,
+            begin_run=lists.start_run,
         )
         svc.mail_jobs = mail_jobs(config, svc, conn)
         yield svc

@@ -53,6 +53,8 @@ class Services:
     site_url: str
     stats: RequestStats
     mail_jobs: MailJobs | None = None
+    # Starts the run's time budget in the HTTP policy (a daemon's connection outlives runs).
+    begin_run: Callable[[], None] | None = None
     on_run: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
 
@@ -129,6 +131,8 @@ def run_job(
     started = services.clock.now()
     before = services.stats.as_dict()
     run_id = store.start_run(job.name, started)
+    if services.begin_run is not None:
+        services.begin_run()
     status: str = "ok"
     message: str | None = None
     details: list[str] = []
