@@ -1,0 +1,1 @@
+"""Benchmarks (run against the local emulator; results go to var/bench/, never into git)."""

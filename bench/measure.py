@@ -1,0 +1,167 @@
+"""One measured step in a fresh process: ``python -m bench.measure '<json spec>'``.
+
+A fresh process per step makes the peak-RSS figure belong to that step alone. The
+measured window starts after imports and the token (and, for our engine's repeat runs,
+after site/list ids are resolved — a daemon keeps them); it covers the sync only.
+Prints one JSON line: wall and CPU seconds, peak memory, the emulator's request log cost.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import naive
+from bench.emu import graph_cost
+from bench.seed import SITE_URL, SOURCE_TITLE, TARGET_TITLE, mapping
+
+Step = Callable[[], dict[str, Any]]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Control:
+    """The emulator's request log, reached over HTTPS like any client would."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        import requests
+
+        self.base = info["graph_url"].rsplit("/v1.0", 1)[0] + "/_emulator/requests"
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.http.verify = info["ca_bundle"]
+
+    def clear(self) -> None:
+        self.http.delete(self.base, timeout=60).raise_for_status()
+
+    def log(self) -> list[dict[str, Any]]:
+        r = self.http.get(self.base, timeout=60)
+        r.raise_for_status()
+        value: list[dict[str, Any]] = r.json()["value"]
+        return value
+
+
+def _ours(spec: dict[str, Any]) -> tuple[Step, Callable[[], None]]:
+    from sp_sync.adapters.graph.client import GraphConnection
+    from sp_sync.adapters.graph.config import GraphConfig
+    from sp_sync.adapters.graph.source import GraphLists
+    from sp_sync.adapters.store import open_store
+    from sp_sync.engine.pull import pull_list
+    from sp_sync.ports import ListRef
+
+    info = spec["info"]
+    cfg = GraphConfig(
+        tenant_id=info["tenant_id"], client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        authority_host=info["authority"].rsplit("/", 1)[0], graph_url=info["graph_url"],
+        ca_bundle=info["ca_bundle"],
+    )  # fmt: skip
+    conn = GraphConnection(cfg)
+    lists = GraphLists(conn, SITE_URL)
+    store = open_store(spec["store_url"])
+    lm = mapping()
+    refs = {s.key: ListRef(SITE_URL, s.title) for s in lm.lists}
+    conn.tokens.token()
+    step = spec["step"]
+    if step != "a":  # a long-running daemon has these cached; the first sync pays them
+        for ref in refs.values():
+            lists.list_id(ref)
+
+    def pull(key: str) -> dict[str, Any]:
+        r = pull_list(lists, store, lm.get(key), refs[key], datetime.now(UTC))
+        return r.as_dict()
+
+    def run() -> dict[str, Any]:
+        if step in ("a", "b", "c"):
+            return {"source": pull("bench_source")}
+        if step == "setup":  # people and the target's current state, before any sync job
+            return {k: pull(k) for k in ("users", "bench_target")}
+        if step in ("d", "d0", "converge"):
+            return _sync_job(lists, store, lm, refs)
+        raise ValueError(f"unknown step {step!r}")
+
+    def close() -> None:
+        store.close()
+        conn.close()
+
+    return run, close
+
+
+def _sync_job(lists: Any, store: Any, lm: Any, refs: Any) -> dict[str, Any]:
+    """The list-to-list job: it pulls people, source and target itself, plans, writes."""
+    from zoneinfo import ZoneInfo
+
+    from sp_sync.engine.sync_job import SyncParams, run_sync_job
+
+    cols = {c.key: c.key for c in lm.get("bench_source").columns}
+    params = SyncParams(source="bench_source", target="bench_target", columns=cols)
+    result = run_sync_job(
+        params, lm, lists, lists, store, lambda s: refs[s.key],
+        ZoneInfo("Europe/Berlin"), datetime.now(UTC),
+    )  # fmt: skip
+    p = result.plan
+    return {"pulls": {k: r.as_dict() for k, r in result.pulls.items()},
+            "plan": {"creates": p.creates, "updates": p.updates, "deletes": p.deletes,
+                     "unchanged": p.unchanged},
+            "written": result.writes}
+
+
+def _naive(spec: dict[str, Any]) -> tuple[Step, Callable[[], None]]:
+    client = naive.connect(spec["info"])
+    client.pending_request()  # build the request pipeline before measuring
+    client._token_callback()  # type: ignore[misc]  # msal caches it: warm, as in a daemon
+    page, step = int(spec["page_size"]), spec["step"]
+
+    def run() -> dict[str, Any]:
+        if step in ("a", "b", "c"):
+            return {"items_read": len(naive.read_all(client, SITE_URL, SOURCE_TITLE, page))}
+        if step == "d":
+            return naive.copy_all(client, SITE_URL, SOURCE_TITLE, TARGET_TITLE, page,
+                                  spec.get("write_cap"), bool(spec.get("first_page_only")))
+        raise ValueError(f"unknown step {step!r}")
+
+    return run, lambda: None
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    control = _Control(spec["info"])
+    run, close = (_ours if spec["system"] == "ours" else _naive)(spec)
+    use_tm = bool(spec.get("tracemalloc"))
+    control.clear()
+    rss0 = _rss_mb()
+    if use_tm:
+        tracemalloc.start()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    detail = run()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    tm_peak = tracemalloc.get_traced_memory()[1] / 2**20 if use_tm else None
+    if use_tm:
+        tracemalloc.stop()
+    maxrss1 = _maxrss_mb()
+    cost = graph_cost(control.log())
+    close()
+    return {
+        "system": spec["system"], "step": spec["step"], "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "peak_rss_delta_mb": round(max(0.0, maxrss1 - rss0), 1),  # upper bound
+        "peak_rss_mb": round(maxrss1, 1),
+        "tracemalloc_peak_mb": None if tm_peak is None else round(tm_peak, 1),
+        **cost, "detail": detail,
+    }  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))), flush=True)

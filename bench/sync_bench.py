@@ -1,0 +1,314 @@
+"""Sync benchmark (issue 4): our engine against a naive script, on the local emulator.
+
+    .venv/bin/python -m bench.sync_bench [--sizes 1000,10000,50000] [--latency-ms 30]
+                                         [--out var/bench/results.json]
+
+Per list size N the emulator runs in its own process, seeded with one source list of N
+items and an identical SyncKey target list. Each step is measured in a fresh client
+process (see ``bench.measure``), both systems in the same run:
+
+  a  first full sync into the state store (SQLite under var/bench/)
+  b  a sync with nothing changed
+  c  a sync after a person changed 1 % of the items
+  d  a list-to-list sync after another 1 % changed (only changed rows written)
+  d0 (ours only) the list-to-list sync with nothing changed: must write nothing
+
+A second emulator with no latency then measures local processing (client CPU seconds,
+items/s) for a and d, and tracemalloc peaks for a. The naive PATCH-everything copy (d)
+is capped at ``--naive-write-cap`` PATCHes; its full cost is extrapolated and marked so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench.emu import EmulatorProcess
+from bench.seed import EDITOR, SOURCE_TITLE, changed_fields, changed_ids, make_seed
+
+VAR = Path("var/bench")
+PAGE = 1000  # our delta $top (sp_sync.adapters.graph.source.DELTA_PAGE_SIZE)
+BATCH = 20
+CHANGE_SHARE = 0.01
+
+Row = dict[str, Any]
+
+
+class Editable(Protocol):
+    """What the harness needs from an emulator: how to reach it, and a person's edits."""
+
+    info: dict[str, Any]
+
+    def edit_many(self, title: str, edits: Iterable[tuple[int, dict[str, Any]]],
+                  user: str) -> int: ...
+
+
+Runner = Callable[..., Row]
+
+
+def run_step(info: dict[str, Any], system: str, step: str, store: Path, **extra: Any) -> Row:
+    """One measured step in a fresh process; its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.measure", json.dumps(_spec(info, system, step, store,
+                                                                 **extra))],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"{system} {step} failed:\n{proc.stderr[-4000:]}")
+    row: Row = json.loads(proc.stdout.strip().splitlines()[-1])
+    return row
+
+
+def run_step_here(info: dict[str, Any], system: str, step: str, store: Path, **extra: Any) -> Row:
+    """The same step in this process (the smoke test: no interpreter start-up per step)."""
+    from bench.measure import measure
+
+    return measure(_spec(info, system, step, store, **extra))
+
+
+def _spec(info: dict[str, Any], system: str, step: str, store: Path, **extra: Any) -> Row:
+    return {"system": system, "step": step, "info": info, "store_url": f"sqlite:///{store}",
+            "page_size": PAGE, **extra}
+
+
+def _fresh(path: Path) -> Path:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.lock")):
+        p.unlink(missing_ok=True)
+    return path
+
+
+def _edit(emu: Editable, n: int, round_no: int) -> int:
+    ids = changed_ids(n, CHANGE_SHARE, round_no)
+    return emu.edit_many(SOURCE_TITLE, ((i, changed_fields(i, round_no)) for i in ids), EDITOR)
+
+
+def _full_naive_copy(row: Row, n: int, read: Row | None) -> None:
+    """Scale the naive copy to all N rows, marked ``extrapolated``.
+
+    The PATCH loop was capped: each missing PATCH costs what the measured ones cost. When
+    the reads were cut to the first page (large N), the two full reads count as twice the
+    measured step a (the same call on a list of the same size). CPU stays as measured.
+    """
+    d = row["detail"]
+    sent, full = d["patches_sent"], n
+    row["extrapolated"] = bool(sent < full or d.get("first_page_only"))
+    if not row["extrapolated"] or sent == 0:
+        return
+    measured = {k: row[k] for k in ("requests", "writes", "ru", "wall_s", "cpu_s",
+                                    "peak_rss_delta_mb")}
+    if d.get("first_page_only") and read is not None:
+        reads = {k: 2 * read[k] for k in ("requests", "ru", "wall_s")}
+        rss = max(read["peak_rss_delta_mb"], row["peak_rss_delta_mb"])
+    else:
+        reads = {"requests": row["requests"] - sent, "ru": row["ru"] - 2 * sent,
+                 "wall_s": row["wall_s"] - d["patch_seconds"]}
+        rss = row["peak_rss_delta_mb"]
+    per_patch = d["patch_seconds"] / sent
+    row.update({
+        "measured": measured, "per_patch_s": round(per_patch, 4),
+        "requests": reads["requests"] + full, "writes": full, "ru": reads["ru"] + 2 * full,
+        "wall_s": round(reads["wall_s"] + per_patch * full, 1),
+        "peak_rss_delta_mb": rss,
+    })  # fmt: skip
+
+
+def bench_size(
+    n: int, latency_ms: int, write_cap: int, repeat_max: int, log: Callable[[str], None]
+) -> Row:
+    """All steps for one list size at the given latency (emulator in its own process)."""
+    seed_file = VAR / f"seed-{n}.json"
+    if not seed_file.exists():
+        seed_file.write_text(json.dumps(make_seed(n)), encoding="utf-8")
+    t0 = time.perf_counter()
+    with EmulatorProcess(seed_file, latency_ms, VAR / "emulator") as emu:
+        log(f"N={n}: emulator up in {time.perf_counter() - t0:.1f}s")
+        out = run_sequence(emu, n, _fresh(VAR / f"state-{n}.db"), write_cap, log,
+                           repeat_naive=n <= repeat_max)  # fmt: skip
+    out.update(latency_ms=latency_ms, seconds=round(time.perf_counter() - t0, 1))
+    return out
+
+
+def run_sequence(
+    emu: Editable, n: int, store: Path, write_cap: int | None, log: Callable[[str], None],
+    runner: Runner = run_step, repeat_naive: bool = True,
+) -> Row:  # fmt: skip
+    """Steps a, d0, b, c, d in order, on a freshly seeded emulator and an empty store.
+
+    ``repeat_naive=False`` (large N): the naive b and c are the very same full read as a and
+    are not run again (their row repeats a's, marked); the naive d reads only one page of
+    each list and counts its two full reads as 2 × a (see :func:`_full_naive_copy`).
+    """
+    out: Row = {"n": n, "steps": {}, "naive_repeated": repeat_naive}
+    steps: dict[str, dict[str, Row]] = out["steps"]
+
+    def ours(step: str) -> Row:
+        return runner(emu.info, "ours", step, store)
+
+    def naive(step: str, **extra: Any) -> Row:
+        if step in ("b", "c") and not repeat_naive:
+            return {**steps["a"]["naive"], "step": step, "repeated_from": "a"}
+        return runner(emu.info, "naive", step, store, **extra)
+
+    def both(step: str, **naive_extra: Any) -> None:
+        steps[step] = {"ours": ours(step), "naive": naive(step, **naive_extra)}
+        log(f"N={n} {step}: " + "  ".join(
+            f"{s} {r['requests']} req {r['wall_s']}s" for s, r in steps[step].items()))
+
+    both("a")
+    # The job's other lists (people, the target copy) mirrored once (not measured) …
+    steps["setup"] = {"ours": ours("setup")}
+    # … then the job's first run: the copy already equals the source, so nothing is written.
+    steps["d0"] = {"ours": ours("d0")}
+    both("b")
+    out["edited"] = _edit(emu, n, 1)
+    both("c")
+    # The list-to-list job on the same 1 %: the mirror holds the changes since c.
+    both("d", write_cap=write_cap, first_page_only=not repeat_naive)
+    _full_naive_copy(steps["d"]["naive"], n, steps["a"]["naive"])
+    return out
+
+
+def bench_local(n: int, log: Callable[[str], None]) -> Row:
+    """Latency 0: wall and client CPU for a and d; tracemalloc peaks for a (slow: ~4×)."""
+    seed_file = VAR / f"seed-{n}.json"
+    out: Row = {"n": n, "latency_ms": 0, "steps": {}}
+    steps: dict[str, Row] = out["steps"]
+    store, tm_store = _fresh(VAR / f"state-{n}-local.db"), VAR / f"state-{n}-tm.db"
+    with EmulatorProcess(seed_file, 0, VAR / "emulator") as emu:
+        steps["a ours"] = run_step(emu.info, "ours", "a", store)
+        steps["a naive"] = run_step(emu.info, "naive", "a", store)
+        steps["a ours, tracemalloc"] = run_step(emu.info, "ours", "a", _fresh(tm_store),
+                                                tracemalloc=True)  # fmt: skip
+        steps["a naive, tracemalloc"] = run_step(emu.info, "naive", "a", store, tracemalloc=True)
+        run_step(emu.info, "ours", "setup", store)
+        run_step(emu.info, "ours", "converge", store)
+        _edit(emu, n, 1)
+        steps["d ours"] = run_step(emu.info, "ours", "d", store)
+    for key, row in steps.items():
+        row["items_per_cpu_s"] = round(n / row["cpu_s"]) if row["cpu_s"] else None
+        log(f"N={n} local {key}: cpu {row['cpu_s']}s wall {row['wall_s']}s "
+            f"{row['items_per_cpu_s']} items/s tm {row['tracemalloc_peak_mb']} MB")
+    _fresh(tm_store)
+    return out
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def targets(n: int, w: int) -> dict[str, str]:
+    return {
+        "a": f"{math.ceil(n / PAGE) + 2} (⌈N/{PAGE}⌉+2)",
+        "b": "1 per list",
+        "c": "1 per list, 0 history reads",
+        "d": f"{math.ceil(w / BATCH)} write calls (⌈W/20⌉)",
+        "d0": "1 per list, 0 writes",
+    }
+
+
+def _ratio(naive: float, ours: float) -> str:
+    return f"{naive / ours:.0f}×" if ours else "—"
+
+
+def table(results: list[Row], local: list[Row]) -> str:
+    head = ("| N | step | target (ours) | ours req | naive req | ours RU | naive RU | "
+            "ours writes | naive writes | ours wall s | naive wall s | ours CPU s | naive CPU s | "
+            "ours RSS Δ MB | naive RSS Δ MB | req ratio | wall ratio |")
+    lines = [head, "|" + "---|" * 17]
+    for res in results:
+        n = res["n"]
+        tg = targets(n, res.get("edited", 0))
+        for step in ("a", "b", "c", "d0", "d"):
+            s = res["steps"].get(step)
+            if not s:
+                continue
+            o, v = s["ours"], s.get("naive")
+            star = "*" if v and (v.get("extrapolated") or v.get("repeated_from")) else ""
+            ow = o["batch_calls"] if step == "d" else o["writes"]
+            cells = [
+                f"{n:,}", step, tg[step], str(o["requests"]),
+                f"{v['requests']:,}{star}" if v else "—", str(o["ru"]),
+                f"{v['ru']:,}{star}" if v else "—",
+                f"{o['detail'].get('written', 0)} in {ow} calls" if step.startswith("d") else "0",
+                f"{v['writes']:,}{star}" if v else "—", f"{o['wall_s']:.2f}",
+                f"{v['wall_s']:.1f}{star}" if v else "—", f"{o['cpu_s']:.2f}",
+                f"{v['cpu_s']:.2f}" if v else "—", f"{o['peak_rss_delta_mb']:.1f}",
+                f"{v['peak_rss_delta_mb']:.1f}" if v else "—",
+                _ratio(v["requests"], o["requests"]) if v else "—",
+                _ratio(v["wall_s"], o["wall_s"]) if v else "—",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    if local:
+        lines += ["", "| N | local step (latency 0) | client CPU s | items / CPU s | wall s | "
+                  "tracemalloc peak MB |", "|---|---|---|---|---|---|"]
+        for res in local:
+            for key, row in res["steps"].items():
+                tm = row["tracemalloc_peak_mb"]
+                lines.append(
+                    f"| {res['n']:,} | {key} | {row['cpu_s']:.2f} | "
+                    f"{row['items_per_cpu_s'] or 0:,} | {row['wall_s']:.2f} | "
+                    f"{'—' if tm is None else tm} |"
+                )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except OSError:
+        mem_kb = 0
+    return {"cpus": os.cpu_count(), "cpu_model": model, "ram_gb": round(mem_kb / 2**20, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--latency-ms", type=int, default=30)
+    ap.add_argument("--naive-write-cap", type=int, default=300,
+                    help="PATCHes the naive copy really sends; the rest is extrapolated")
+    ap.add_argument("--local-sizes", default="1000,10000",
+                    help="sizes for the latency-0 pass with tracemalloc ('' to skip)")
+    ap.add_argument("--naive-repeat-max", type=int, default=10_000,
+                    help="above this N the naive b/c/d full reads are counted from a, not rerun")
+    ap.add_argument("--out", type=Path, default=VAR / "results.json")
+    args = ap.parse_args(argv)
+    VAR.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    started = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    results = [bench_size(n, args.latency_ms, args.naive_write_cap, args.naive_repeat_max, log)
+               for n in sizes]
+    local = [bench_local(n, log) for n in sizes if str(n) in args.local_sizes.split(",")]
+    report = {
+        "command": " ".join(["python -m bench.sync_bench", *(argv or sys.argv[1:])]),
+        "machine": machine(), "latency_ms": args.latency_ms, "page_size": PAGE,
+        "naive_write_cap": args.naive_write_cap, "naive_repeat_max": args.naive_repeat_max,
+        "results": results, "local": local,
+        "seconds": round(time.perf_counter() - started, 1),
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(table(results, local))
+    print(f"\n{report['machine']}; total {report['seconds']} s; JSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
