@@ -105,7 +105,7 @@ def test_create_update_delete_via_library(emu: Emulator) -> None:
     new = items.add(Title="Neu", Status="Idee").execute_query()
     assert new.fields.properties["Title"] == "Neu"
     items[new.id].fields.set_property("Title", "Geändert").update().execute_query()
-    assert [i for i in emu.items("Projekte") if i["id"] == new.id][0]["fields"]["Title"] == (
+    assert next(i for i in emu.items("Projekte") if i["id"] == new.id)["fields"]["Title"] == (
         "Geändert"
     )
     items[new.id].delete_object().execute_query()
