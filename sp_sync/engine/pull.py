@@ -10,7 +10,9 @@ Invariants kept here (see reference/limits-and-faults.md):
   last page arrived;
 * history: one FieldChange per changed mapped column (old raw → new raw), by the
   editor from the mirrored User Information List (delta carries no lastModifiedBy);
-  none on a list's first sync (nothing changed — the mirror was just empty);
+  kind "created" (None → value), "updated", or "deleted" (value → None, editor unknown:
+  the feed does not say who deleted); none on a list's first sync (nothing changed —
+  the mirror was just empty);
 * memory does not grow with the list: pages are processed one at a time; only items
   *changed* during this feed are remembered (so a repeated item in the feed is compared
   with its first occurrence and history is not counted twice).
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 USERS_KEY = "users"
 USER_NAME_FIELD = "Title"  # the User Information List's display-name field (fixed name)
-ITEM_COLUMN = "*"  # FieldChange.column of a whole-item event (deletion)
+ITEM_COLUMN = "*"  # FieldChange.column of a deletion of an item without mapped values
 
 
 @dataclass
@@ -158,11 +160,15 @@ class _Pull:
         tx.tombstone([item_id], self.now)
         self.result.deleted += 1
         self.changed[item_id] = _Known(live=False)
-        if self.history:
-            tx.record_changes([
-                FieldChange(self.spec.key, item_id, ITEM_COLUMN, None, None, None, self.now,
-                            kind="deleted")
-            ])
+        if self.history:  # old → None per column, so a digest can still name the item
+            gone = [
+                FieldChange(self.spec.key, item_id, c.key, prev.fields.get(c.field_name), None,
+                            None, self.now, kind="deleted")
+                for c in self.spec.columns if canonical(c, prev.fields.get(c.field_name))
+                is not None
+            ] or [FieldChange(self.spec.key, item_id, ITEM_COLUMN, None, None, None, self.now,
+                              kind="deleted")]
+            tx.record_changes(gone)
 
     def upsert(self, tx: ListSyncTransaction, raw: RawItem) -> None:
         prev = self.known(raw.id)

@@ -167,7 +167,8 @@ def desired_rows(
     params: SyncParamsLike, source: ListSpec, target: ListSpec, records: list[Record],
     tz: ZoneInfo,
 ) -> list[DesiredRow]:
-    rows = []
+    rows: list[DesiredRow] = []
+    seen: dict[str, str] = {}
     cols = [(target.column(t), s) for t, s in params.columns.items()]
     for rec in records:
         if not matches(rec, params.filter):
@@ -176,8 +177,13 @@ def desired_rows(
         if not key:
             log.warning("%s item %s has no %s: not synced", source.key, rec.id, params.key)
             continue
+        sync_key = f"{source.key}:{key}"
+        if sync_key in seen:  # a data problem in the source: the later item wins
+            log.warning("%s items %s and %s share the key %r", source.key, seen[sync_key],
+                        rec.id, key)
+        seen[sync_key] = rec.id
         fields = {col.field_name: to_wire(rec[s], col, tz) for col, s in cols}
-        rows.append(DesiredRow(sync_key=f"{source.key}:{key}", fields=fields))
+        rows.append(DesiredRow(sync_key=sync_key, fields=fields))
     return rows
 
 
