@@ -186,15 +186,23 @@ def run(
     once_at_start: Annotated[
         bool, typer.Option(help="Run mail jobs once at start to catch up missed periods.")
     ] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+    ] = None,
 ) -> None:
     """Start the daemon: every enabled job on its schedule (Ctrl-C stops)."""
     from sp_sync.engine.runner import run_job
+    from sp_sync.observability import Metrics
     from sp_sync.scheduling import build_scheduler
     from sp_sync.wiring import services
 
     try:
         config = _config()
         with services(config) as svc:
+            if metrics_port is not None:
+                metrics = Metrics()
+                svc.on_run.append(metrics.record)
+                metrics.serve(metrics_port)
 
             def fire(job: Any) -> None:
                 try:
