@@ -65,6 +65,7 @@ class Entra:
         cert = x509.load_pem_x509_certificate(certs.client_cert_pem)
         self.public_key = cert.public_key()
         self.base_url = ""  # "https://127.0.0.1:PORT", set once the port is known
+        self._verified: dict[str, JSON] = {}  # access token -> claims (PyJWT decode is slow)
 
     def _tenant_ok(self, tenant: str) -> bool:
         return tenant.lower() in (self.tenant_id.lower(), "organizations")
@@ -260,6 +261,13 @@ class Entra:
         if not authorization or not authorization.lower().startswith("bearer "):
             return {}, "Access token is empty."
         token = authorization[7:].strip()
+        cached = self._verified.get(token)
+        if cached is not None:  # signature already checked: only lifetime and audience remain
+            if cached["exp"] <= time.time():
+                return {}, "Lifetime validation failed, the token is expired."
+            if cached["aud"] != audience:
+                return {}, "Access token validation failure. Invalid audience."
+            return cached, ""
         try:
             claims = jwt.decode(token, self.signing_key, algorithms=["HS256"], audience=audience)
         except jwt.ExpiredSignatureError:
@@ -268,4 +276,7 @@ class Entra:
             return {}, "Access token validation failure. Invalid audience."
         except jwt.PyJWTError:
             return {}, "Access token validation failure. Invalid signature or malformed token."
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[token] = claims
         return claims, ""

@@ -449,10 +449,9 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 def _collection(head: dict[str, Any], parts: list[bytes], tail: dict[str, Any]) -> bytes:
-    out = dumps(head)[:-1] + b',"value":[' + b",".join(parts) + b"]"
-    if tail:
-        out += b"," + dumps(tail)[1:-1]
-    return out + b"}"
+    # one join: pages reach several MB and every extra concatenation copies them again
+    end = b"]," + dumps(tail)[1:] if tail else b"]}"
+    return b"".join((dumps(head)[:-1], b',"value":[', b",".join(parts), end))
 
 
 __all__ = ["ListsApi", "now_iso"]
