@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import random
 import threading
 import uuid
 from collections.abc import Iterator
@@ -176,7 +177,9 @@ class SpList:
     tombstones: dict[int, int] = field(default_factory=dict)  # deleted id -> seq
     log_seqs: list[int] = field(default_factory=list)  # append-only change log for delta
     log_ids: list[int] = field(default_factory=list)
-    epoch: int = 0  # bumped to invalidate delta tokens
+    # in every delta token; random so tokens from an earlier emulator run answer 410, bumped by
+    # invalidate_delta()
+    epoch: int = field(default_factory=lambda: random.randrange(1 << 30))
 
     @property
     def url_name(self) -> str:
