@@ -335,6 +335,8 @@ def demo(
     """Run one whole DTC cycle on the embedded emulator (seeded with the DTC demo tenant)."""
     from sp_sync.demo import run_demo
 
+    if logging.getLogger().level > logging.DEBUG:  # the summary says it all; -v shows the log
+        logging.getLogger("sp_sync").setLevel(logging.WARNING)
     try:
         result = run_demo(console, keep=keep, today=today.date() if today else None)
     except SpSyncError as exc:

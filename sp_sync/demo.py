@@ -111,7 +111,9 @@ def run_demo(
             outcomes.append(run_job(svc, config.job("dtc-sync")))
             for name in DEMO_JOBS:
                 outcomes.append(run_job(svc, config.job(name)))
-            mirrored = {s.key: svc.store.count(s.key) for s in config.mapping.lists}
+            mirrored = {
+                s.key: svc.store.count(s.key) for s in config.mapping.lists if s.role == "source"
+            }
             cursors = {s.key: svc.store.cursor(s.key) for s in config.mapping.lists}
         served = {s.title: len(emu.items(s.title)) for s in config.mapping.lists}
         requests = len(emu.requests())
@@ -128,7 +130,10 @@ def run_demo(
         digest_html=(weekly or html)[0] if (weekly or html) else None,
         seconds=time.perf_counter() - started,
         base=base,
-        extra={"edits": edits},
+        extra={
+            "edits": edits,
+            "source_titles": [s.title for s in config.mapping.lists if s.role == "source"],
+        },
     )
     _summary(console, result)
     return result
@@ -185,6 +190,8 @@ def _summary(console: Console, r: DemoResult) -> None:
         f"lists mirrored: {len(r.mirrored)} with {sum(r.mirrored.values())} items "
         f"({', '.join(f'{k} {v}' for k, v in r.mirrored.items())})"
     )
+    targets = {t: n for t, n in r.served.items() if t not in r.extra.get("source_titles", ())}
+    console.print("rows written by sp-sync: " + ", ".join(f"{t} {n}" for t, n in targets.items()))
     console.print(
         f"edits by people during the week: {r.extra.get('edits', 0)} · requests served by the "
         f"emulator: {r.requests} · mails received: {len(r.mails)}"
