@@ -159,7 +159,10 @@ class Graph:
     # -- pipeline --------------------------------------------------------------------------
     def handle(self, req: Req) -> Resp:
         started = time.perf_counter()
-        resp = self._handle(req)
+        try:
+            resp = self._handle(req)
+        except Exception as exc:  # an emulator bug must still answer in Graph's shape
+            resp = error_resp(req, 500, "generalException", f"Emulator error: {exc!r}")
         resp.headers.setdefault("request-id", req.request_id)
         resp.headers.setdefault("client-request-id", req.client_request_id)
         self.log(

@@ -44,8 +44,12 @@ class Resp:
     app: str = ""
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps would build
+# a new encoder per call for non-default options
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def json_resp(status: int, obj: Any, headers: dict[str, str] | None = None) -> Resp:

@@ -144,3 +144,19 @@ def test_latency_is_applied(emu: Emulator, http: requests.Session, items_url: st
         assert http.get(f"{items_url}/1").status_code == 200
     finally:
         emu.app.latency_ms = emu.app.jitter_ms = 0
+
+
+def test_unexpected_handler_error_is_graph_500(
+    emu: Emulator, http: requests.Session, items_url: str
+) -> None:
+    original = emu.graph.lists.get_item
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    emu.graph.lists.get_item = broken  # type: ignore[method-assign,assignment]
+    try:
+        r = http.get(f"{items_url}/1")
+    finally:
+        emu.graph.lists.get_item = original  # type: ignore[method-assign]
+    assert r.status_code == 500 and r.json()["error"]["code"] == "generalException"
