@@ -208,6 +208,11 @@ class StateStore(Protocol):
 
     def get(self, list_key: str, item_id: str) -> MirrorItem | None: ...
 
+    def get_many(self, list_key: str, ids: Sequence[str]) -> dict[str, MirrorItem]:
+        """The mirrored items (tombstones included) among ``ids``, keyed by id; ids the
+        mirror does not know are absent. One query per 500 ids (the pull reads a page)."""
+        ...
+
     def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
         """All mirrored items of a list, ordered by id (numeric where ids are numeric)."""
         ...

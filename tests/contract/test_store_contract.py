@@ -89,6 +89,23 @@ def test_items_stream_a_list_bigger_than_one_chunk(store: StateStore) -> None:
     assert rest[-1].fields == {"n": 2500}
 
 
+def test_get_many_returns_known_items_of_one_list_across_chunks(store: StateStore) -> None:
+    sync(store, "big", *(item("big", str(i), fields={"n": i}) for i in range(1, 1201)))
+    sync(store, "other", item("other", "5"))
+    with store.list_sync("big") as tx:
+        tx.tombstone(["7"], T0)
+
+    wanted = [str(i) for i in range(1300, 0, -1)] + ["3", "x"]  # > 2 chunks, dup, unknown
+    got = store.get_many("big", wanted)
+
+    assert set(got) == {str(i) for i in range(1, 1201)}
+    assert got["1200"] == store.get("big", "1200") and got["1200"].fields == {"n": 1200}
+    assert got["7"].deleted  # tombstones come back too: the pull compares with them
+    assert store.get_many("big", []) == {}
+    assert store.get_many("other", ["5", "6"]) == {"5": item("other", "5")}
+    assert store.get_many("nothing", ["1"]) == {}
+
+
 def test_upsert_replaces_and_the_last_duplicate_wins(store: StateStore) -> None:
     sync(store, "projects", item("projects", "1"))
     newer = item("projects", "1", etag='"{4F1E-1},3"', fields={"Title": "neu"}, content_hash="x")

@@ -182,6 +182,13 @@ class MemoryStore:
             state = self._lists.get(list_key)
             return state.items.get(item_id) if state else None
 
+    def get_many(self, list_key: str, ids: Sequence[str]) -> dict[str, MirrorItem]:
+        with self._lock:
+            state = self._lists.get(list_key)
+            if state is None:
+                return {}
+            return {i: item for i in ids if (item := state.items.get(i)) is not None}
+
     def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
         with self._lock:
             state = self._lists.get(list_key)

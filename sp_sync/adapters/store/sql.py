@@ -9,7 +9,7 @@ after the transaction was rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from sp_sync.adapters.store._common import (
     check_status,
 )
 from sp_sync.adapters.store.lock import FileLock
-from sp_sync.adapters.store.sql_tx import SqlListSync, dialect_insert
+from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
 from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
@@ -40,6 +40,13 @@ BUSY_TIMEOUT_MS = 10_000
 # Built once: the engine calls get() per item, and building the statement cost most of it.
 _GET_ITEM = sa.select(items).where(
     items.c.list_key == sa.bindparam("list_key"), items.c.item_id == sa.bindparam("item_id")
+)
+
+
+# IN (…) with an expanding parameter: one cached statement for every chunk size.
+_GET_MANY = sa.select(items).where(
+    items.c.list_key == sa.bindparam("list_key"),
+    items.c.item_id.in_(sa.bindparam("ids", expanding=True)),
 )
 
 
@@ -232,6 +239,15 @@ class SqlStore:
         with self._read("reading an item") as conn:
             row = conn.execute(_GET_ITEM, {"list_key": list_key, "item_id": item_id}).first()
         return None if row is None else _item(row)
+
+    def get_many(self, list_key: str, ids: Sequence[str]) -> dict[str, MirrorItem]:
+        found: dict[str, MirrorItem] = {}
+        wanted = list(dict.fromkeys(ids))
+        with self._read("reading items") as conn:
+            for chunk in chunks(wanted):
+                rows = conn.execute(_GET_MANY, {"list_key": list_key, "ids": list(chunk)})
+                found.update((row.item_id, _item(row)) for row in rows)
+        return found
 
     def items(self, list_key: str, include_deleted: bool = False) -> Iterator[MirrorItem]:
         """Streams in chunks (keyset paging): no connection is held between chunks."""
