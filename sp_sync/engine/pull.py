@@ -13,15 +13,27 @@ Invariants kept here (see reference/limits-and-faults.md):
   kind "created" (None → value), "updated", or "deleted" (value → None, editor unknown:
   the feed does not say who deleted); none on a list's first sync (nothing changed —
   the mirror was just empty);
-* memory does not grow with the list: pages are processed one at a time; only items
-  *changed* during this feed are remembered (so a repeated item in the feed is compared
-  with its first occurrence and history is not counted twice).
+* memory does not grow with the list: pages are processed one at a time, the mirror is
+  read once per page (``store.get_many``); only items *changed* during this feed are
+  remembered (so a repeated item in the feed is compared with its first occurrence and
+  history is not counted twice);
+* a deltaLink keeps the ``$select`` it was created with, so the cursor is stored as
+  ``sel=<fingerprint of the select>;<deltaLink>``: when the requested fields change (a
+  column added to the mapping, or skipped because SharePoint broke it) the list is
+  enumerated again in full. A plain deltaLink (stored before fingerprints) stays valid.
+  Columns no mirrored item has a value for are new to the mirror: their first values
+  are taken without history (nobody changed them; the mapping did);
+* ``skip``: columns whose SharePoint column is broken (see ``sp_sync.engine.schema``)
+  are left out of the select; their *last mirrored values are kept* (carried over from
+  the mirror into the new row), so hashes and history stay quiet instead of reporting
+  every item as changed to empty. New items have no value for them until it is fixed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +67,7 @@ class PullResult:
     pages: int = 0
     full_enumeration: bool = False
     cursor_reset: bool = False
+    select_changed: bool = False  # the cursor was made for other fields: read in full
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,22 +83,43 @@ class _Known:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+def select_fingerprint(select: Sequence[str]) -> str:
+    """8 hex digits that change when the set of requested fields changes."""
+    return hashlib.sha256("\n".join(sorted(set(select))).encode()).hexdigest()[:8]
+
+
+def encode_cursor(select: Sequence[str], delta_link: str | None) -> str | None:
+    return f"sel={select_fingerprint(select)};{delta_link}" if delta_link else None
+
+
+def decode_cursor(stored: str) -> tuple[str | None, str]:
+    """(fingerprint or ``None`` for a plain deltaLink, deltaLink)."""
+    if stored.startswith("sel=") and stored[12:13] == ";":
+        return stored[4:12], stored[13:]
+    return None, stored
+
+
+def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
+    """The fields requested for ``spec`` without the columns keyed in ``skip``."""
+    dropped = {c.field_name for c in spec.columns if c.key in skip}
+    return tuple(f for f in spec.select if f not in dropped)
+
+
 class _Pull:
     def __init__(
-        self, store: StateStore, spec: ListSpec, now: datetime, cursor: str | None
+        self, store: StateStore, spec: ListSpec, now: datetime, cursor: str | None,
+        skip: Collection[str] = (), quiet: Collection[str] = (),
     ) -> None:
         self.store, self.spec, self.now = store, spec, now
+        self.kept = {c.field_name for c in spec.columns if c.key in skip}
+        self.quiet = set(quiet)  # field names whose changes are not history (new columns)
         # An empty mirror has nothing to compare with: no per-item reads (the big first
         # sync), and no history (nothing changed — the mirror was just empty).
         self.empty = store.count(spec.key) == 0
         self.history = not (cursor is None and self.empty)
         # Deletions by absence only matter when the mirror had live items to lose.
         self.enumerate = cursor is None and not self.empty
-        # Optional store extension: one query per page instead of one per item.
-        self.get_many: Callable[[str, Sequence[str]], Mapping[str, MirrorItem]] | None = (
-            getattr(store, "get_many", None)
-        )
-        self.prefetched: Mapping[str, MirrorItem] = {}
+        self.prefetched: Mapping[str, MirrorItem] = {}  # the mirror's rows of this page
         self.result = PullResult(spec.key, full_enumeration=cursor is None)
         self.changed: dict[str, _Known] = {}  # items changed in this feed only
         self.editors: dict[str, str | None] = {}
@@ -98,10 +132,7 @@ class _Pull:
             return self.changed[item_id]
         if self.empty:
             return None
-        if self.get_many is not None:
-            m = self.prefetched.get(item_id)
-        else:
-            m = self.store.get(self.spec.key, item_id)
+        m = self.prefetched.get(item_id)
         if m is None:
             return None
         return _Known(not m.deleted, m.content_hash, m.etag, dict(m.fields))
@@ -141,8 +172,8 @@ class _Pull:
     def page(self, tx: ListSyncTransaction, items: Sequence[RawItem]) -> None:
         self.result.pages += 1
         self.result.items_seen += len(items)
-        if self.get_many is not None and not self.empty:
-            self.prefetched = self.get_many(self.spec.key, [r.id for r in items])
+        if not self.empty:
+            self.prefetched = self.store.get_many(self.spec.key, [r.id for r in items])
         for raw in items:
             if raw.deleted:
                 self.flush(tx)
@@ -170,14 +201,24 @@ class _Pull:
                               kind="deleted")]
             tx.record_changes(gone)
 
+    def fields(self, raw: RawItem, prev: _Known | None) -> dict[str, Any]:
+        """The item's fields, with the skipped columns' values carried over from the mirror."""
+        if not self.kept:
+            return dict(raw.fields)
+        out = {k: v for k, v in raw.fields.items() if k not in self.kept}
+        if prev is not None:
+            out.update({k: prev.fields[k] for k in self.kept if k in prev.fields})
+        return out
+
     def upsert(self, tx: ListSyncTransaction, raw: RawItem) -> None:
         prev = self.known(raw.id)
-        digest = content_hash(self.spec, raw.fields)
+        fields = self.fields(raw, prev)
+        digest = content_hash(self.spec, fields)
         if prev is not None and prev.live and prev.hash == digest and prev.etag == raw.etag:
             return
         by, at = self.editor(raw), self.modified(raw)
         self.upserts[raw.id] = MirrorItem(
-            list_key=self.spec.key, id=raw.id, etag=raw.etag, fields=dict(raw.fields),
+            list_key=self.spec.key, id=raw.id, etag=raw.etag, fields=fields,
             content_hash=digest, web_url=raw.web_url, modified=at, modified_by=by,
         )
         if prev is not None and prev.live and prev.hash == digest:
@@ -186,49 +227,77 @@ class _Pull:
         setattr(self.result, kind, getattr(self.result, kind) + 1)
         if self.history:
             old = prev.fields if prev is not None and prev.live else {}
-            tx.record_changes(self.diff(raw, old, kind, by, at or self.now))
-            self.changed[raw.id] = _Known(True, digest, raw.etag, self.mapped(raw.fields))
+            tx.record_changes(self.diff(raw.id, fields, old, kind, by, at or self.now))
+            self.changed[raw.id] = _Known(True, digest, raw.etag, self.mapped(fields))
 
     def mapped(self, fields: Any) -> dict[str, Any]:
         names = {c.field_name for c in self.spec.columns}
         return {k: v for k, v in fields.items() if k in names}
 
     def diff(
-        self, raw: RawItem, old: dict[str, Any], kind: str, by: str | None, at: datetime
+        self, item_id: str, new: Mapping[str, Any], old: dict[str, Any], kind: str,
+        by: str | None, at: datetime,
     ) -> list[FieldChange]:
         out = []
         for col in self.spec.columns:
-            before, after = old.get(col.field_name), raw.fields.get(col.field_name)
+            if col.field_name in self.quiet:
+                continue
+            before, after = old.get(col.field_name), new.get(col.field_name)
             if canonical(col, before) != canonical(col, after):
-                out.append(FieldChange(self.spec.key, raw.id, col.key, before, after, by, at,
+                out.append(FieldChange(self.spec.key, item_id, col.key, before, after, by, at,
                                        kind=kind))
         return out
 
-    def finish(self, tx: ListSyncTransaction, delta_link: str | None) -> None:
+    def finish(self, tx: ListSyncTransaction, cursor: str | None) -> None:
         self.flush(tx)
         if self.enumerate:
             unseen = tx.unseen_ids()
             for start in range(0, len(unseen), 500):
                 chunk = unseen[start:start + 500]
-                if self.get_many is not None and not self.empty:
-                    self.prefetched = self.get_many(self.spec.key, chunk)
+                self.prefetched = self.store.get_many(self.spec.key, chunk)
                 for item_id in chunk:
                     self.tombstone(tx, item_id)
-        tx.set_cursor(delta_link)
+        tx.set_cursor(cursor)
 
 
 def _pull_once(
     source: ListSource, store: StateStore, spec: ListSpec, ref: ListRef, now: datetime,
-    cursor: str | None,
+    cursor: str | None, skip: Collection[str], quiet: Collection[str] = (),
 ) -> PullResult:
-    run = _Pull(store, spec, now, cursor)
+    run = _Pull(store, spec, now, cursor, skip, quiet)
+    select = pull_select(spec, skip)
     with store.list_sync(spec.key) as tx:
         delta_link: str | None = None
-        for page in source.delta(ref, spec.select, cursor):
+        for page in source.delta(ref, select, cursor):
             run.page(tx, page.items)
             delta_link = page.delta_link
-        run.finish(tx, delta_link)
+        run.finish(tx, encode_cursor(select, delta_link))
     return run.result
+
+
+def _usable_cursor(
+    store: StateStore, spec: ListSpec, select: Sequence[str]
+) -> tuple[str | None, bool]:
+    """(the stored deltaLink or ``None``, whether it was dropped for other fields)."""
+    stored = store.cursor(spec.key)
+    if not stored:
+        return None, False
+    made_for, link = decode_cursor(stored)
+    if made_for is not None and made_for != select_fingerprint(select):
+        log.info("the fields requested for %s changed since its delta cursor was made "
+                 "(mapping or skipped columns): enumerating it in full", spec.key)
+        return None, True
+    return link, False
+
+
+def _new_to_mirror(store: StateStore, spec: ListSpec) -> set[str]:
+    """Mapped field names no mirrored item has (reads the mirror once; rare: mapping change)."""
+    missing = {c.field_name for c in spec.columns}
+    for item in store.items(spec.key, include_deleted=True):
+        missing.difference_update(item.fields)
+        if not missing:
+            break
+    return missing
 
 
 def pull_list(
@@ -238,17 +307,28 @@ def pull_list(
     ref: ListRef,
     now: datetime,
     full: bool = False,
+    skip: Collection[str] = (),
 ) -> PullResult:
-    """Bring the mirror of one list up to date (see the module docstring)."""
-    cursor = None if full else store.cursor(spec.key)
+    """Bring the mirror of one list up to date (see the module docstring).
+
+    ``skip``: keys of mapped columns not to read this time (broken in SharePoint); their
+    mirrored values are kept.
+    """
+    cursor, select_changed = (None, False) if full else _usable_cursor(
+        store, spec, pull_select(spec, skip))
+    quiet = _new_to_mirror(store, spec) if select_changed else set()
+    if quiet:
+        log.info("%s: no history for the first values of %s (new to the mirror)",
+                 spec.key, ", ".join(sorted(quiet)))
     try:
-        result = _pull_once(source, store, spec, ref, now, cursor)
+        result = _pull_once(source, store, spec, ref, now, cursor, skip, quiet)
     except CursorExpired:
         if cursor is None:
             raise
         log.warning("delta cursor of %s expired (410): enumerating it again", spec.key)
-        result = _pull_once(source, store, spec, ref, now, None)
+        result = _pull_once(source, store, spec, ref, now, None, skip, quiet)
         result.cursor_reset = True
+    result.select_changed = select_changed
     log.info(
         "pulled %s: %d seen, %d created, %d updated, %d deleted, %d pages%s",
         spec.key, result.items_seen, result.created, result.updated, result.deleted,
