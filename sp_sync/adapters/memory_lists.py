@@ -11,6 +11,11 @@ Faithful where the engine's correctness depends on it:
   items only; cursors from before :meth:`expire_cursors` raise CursorExpired (410);
 * empty values are not stored (Graph omits them), lookup ids read back as strings.
 
+Columns: every list reports SharePoint's built-in columns plus those it was given;
+:meth:`add_column`, :meth:`delete_column` and :meth:`retype_column` change them as an
+admin would in the list settings (deleting a column drops its values, without a new
+item version — the delta feed does not report it).
+
 Fault hooks: :meth:`fail_next_writes` (e.g. AMBIGUOUS after the write was applied),
 :meth:`conflict_next_writes` (a person edits the item just before our write lands),
 :meth:`fail_delta_after` (TransientError after N pages). ``stats`` and ``log`` count
@@ -38,6 +43,21 @@ from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, RequestStats
 USERS_TITLE = "User Information List"
 APP_USER_ID = 1073741823  # SharePoint's "SharePoint App" account
 BATCH_SIZE = 20
+_TEXT: dict[str, Any] = {"text": {"allowMultipleLines": False}}
+BUILTIN_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Title", "displayName": "Title", **_TEXT},
+    {"name": "ID", "displayName": "ID", "number": {}, "indexed": True},
+    {"name": "Created", "displayName": "Created", "dateTime": {"format": "dateTime"}},
+    {"name": "Modified", "displayName": "Modified", "dateTime": {"format": "dateTime"}},
+    {"name": "Author", "displayName": "Created By", "personOrGroup": {}},
+    {"name": "Editor", "displayName": "Modified By", "personOrGroup": {}},
+)
+USERS_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "EMail", "displayName": "E-Mail", **_TEXT},
+    {"name": "UserName", "displayName": "User Name", **_TEXT},
+)
+FACETS = ("text", "number", "currency", "boolean", "dateTime", "choice", "personOrGroup",
+          "lookup", "hyperlinkOrPicture", "calculated", "term", "geolocation")
 
 
 def _empty(value: Any) -> bool:
@@ -102,7 +122,7 @@ class MemoryLists:
         self._write_faults: list[_WriteFault] = []
         self._conflicts: list[tuple[Mapping[str, Any], str | int]] = []
         self._delta_fail_after: int | None = None
-        self.add_list(USERS_TITLE)
+        self.add_list(USERS_TITLE, USERS_COLUMNS)
         self.add_user(APP_USER_ID, "SharePoint App")
 
     # ------------------------------------------------------------------ set-up
@@ -331,16 +351,47 @@ class MemoryLists:
         return None
 
     def columns(self, ref: ListRef) -> Sequence[ColumnInfo]:
+        """Built-in and added columns; ``type`` is the Graph facet name (as the emulator's)."""
         lst = self._ref_list(ref)
         self._request("GET", f"{lst.title}/columns", 1)
+        given = {c["name"]: c for c in lst.columns}
+        every = [c for c in BUILTIN_COLUMNS if c["name"] not in given] + lst.columns
         return [
             ColumnInfo(
                 name=str(c["name"]), display_name=str(c.get("displayName", c["name"])),
-                type=next((k for k in c if k not in {"name", "displayName", "indexed"}), "text"),
+                type=next((f for f in FACETS if f in c), "text"),
                 indexed=bool(c.get("indexed", False)),
             )
-            for c in lst.columns
+            for c in every
         ]
+
+    # ------------------------------------------------------------------ an admin's view
+
+    def add_column(self, list_title: str, definition: Mapping[str, Any]) -> None:
+        """Add a column (Graph columnDefinition: name, displayName and one facet)."""
+        lst = self._list(list_title)
+        if any(c["name"] == definition["name"] for c in lst.columns):
+            raise ValueError(f"{list_title!r} already has a column {definition['name']!r}")
+        lst.columns.append(dict(definition))
+
+    def delete_column(self, list_title: str, name: str) -> None:
+        """Remove a column and its values (no new item versions, nothing in delta)."""
+        lst = self._list(list_title)
+        lst.columns = [c for c in lst.columns if c["name"] != name]
+        for item in lst.items.values():
+            for key in (name, f"{name}LookupId"):
+                item.fields.pop(key, None)
+
+    def retype_column(self, list_title: str, name: str, facet: Mapping[str, Any]) -> None:
+        """Replace a column's type facet, e.g. ``{"text": {}}`` (values are kept)."""
+        lst = self._list(list_title)
+        for col in lst.columns:
+            if col["name"] == name:
+                for f in FACETS:
+                    col.pop(f, None)
+                col.update(facet)
+                return
+        raise NotFound(f"column {name!r} not found in {list_title!r}", status=404)
 
     # ------------------------------------------------------------------ ListWriter
 

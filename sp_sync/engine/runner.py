@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.model import ListMapping, ListSpec
-from sp_sync.engine.pull import PullResult, dependency_order, pull_list
+from sp_sync.domain.schema import SchemaProblem
+from sp_sync.engine.pull import PullResult, dependency_order
+from sp_sync.engine.schema import pull_checked, schema_message
 from sp_sync.engine.sync_job import SyncParamsLike, run_sync_job
 from sp_sync.errors import (
     AuthError,
@@ -88,15 +90,21 @@ def source_list_keys(mapping: ListMapping) -> list[str]:
 def run_pull(
     services: Services, keys: Sequence[str], full: bool
 ) -> tuple[str, list[str], dict[str, Any]]:
-    """Pull lists one by one: a list that fails keeps its cursor; the others go on."""
+    """Pull lists one by one: a list that fails keeps its cursor; the others go on.
+
+    Columns that no longer match SharePoint are left out (see ``sp_sync.engine.schema``)
+    and make the run "partial"; ``totals["message"]`` then names them.
+    """
     now = services.clock.now()
     details: list[str] = []
     totals: dict[str, Any] = {"lists": 0, "items_seen": 0, "created": 0, "updated": 0, "deleted": 0}
     failures = 0
+    problems: list[SchemaProblem] = []
     for key in dependency_order(services.mapping, keys or source_list_keys(services.mapping)):
         spec = services.mapping.get(key)
         try:
-            result: PullResult = pull_list(
+            result: PullResult
+            result, found = pull_checked(
                 services.source, services.store, spec, ref_for(services, spec), now, full=full
             )
         except (AuthError, BudgetExhausted):
@@ -106,6 +114,8 @@ def run_pull(
             details.append(f"{spec.key} ({spec.title}): {exc}")
             log.warning("pull of %s failed: %s", spec.key, exc)
             continue
+        problems += found
+        details.extend(p.message for p in found)
         totals["lists"] += 1
         totals["items_seen"] += result.items_seen
         totals["created"] += result.created
@@ -115,7 +125,12 @@ def run_pull(
             f"{spec.key}: {result.items_seen} seen, +{result.created} ~{result.updated} "
             f"-{result.deleted}{' (full)' if result.full_enumeration else ''}"
         )
-    status = "ok" if failures == 0 else ("partial" if totals["lists"] else "failed")
+    if problems:
+        totals["schema_problems"] = len(problems)
+        totals["message"] = schema_message(problems)
+    if failures == 0 and not problems:
+        return "ok", details, totals
+    status = "partial" if totals["lists"] else "failed"
     return status, details, totals
 
 
@@ -143,6 +158,7 @@ def run_job(
             status, details, extra = run_pull(
                 services, list(job.params.lists), bool(job.params.full)
             )
+            message = extra.pop("message", None)
         elif job.kind == "sync":
             params: SyncParamsLike = job.params
             result = run_sync_job(
