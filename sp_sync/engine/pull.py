@@ -37,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sp_sync.domain.model import (
     ColumnType,
@@ -88,15 +89,32 @@ def select_fingerprint(select: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(set(select))).encode()).hexdigest()[:8]
 
 
-def encode_cursor(select: Sequence[str], delta_link: str | None) -> str | None:
-    return f"sel={select_fingerprint(select)};{delta_link}" if delta_link else None
+@dataclass(frozen=True)
+class StoredCursor:
+    """A cursor as stored: ``sel=<fingerprint>;[skip=<keys>;]<deltaLink>``."""
+
+    fingerprint: str | None  # None: a plain deltaLink (stored before fingerprints)
+    skip: frozenset[str]  # columns left out when it was made (the schema check's verdict)
+    link: str
 
 
-def decode_cursor(stored: str) -> tuple[str | None, str]:
-    """(fingerprint or ``None`` for a plain deltaLink, deltaLink)."""
-    if stored.startswith("sel=") and stored[12:13] == ";":
-        return stored[4:12], stored[13:]
-    return None, stored
+def encode_cursor(
+    select: Sequence[str], skip: Collection[str], delta_link: str | None
+) -> str | None:
+    if not delta_link:
+        return None
+    kept = ",".join(quote(k, safe="") for k in sorted(skip))
+    return f"sel={select_fingerprint(select)};" + (f"skip={kept};" if kept else "") + delta_link
+
+
+def decode_cursor(stored: str) -> StoredCursor:
+    if not (stored.startswith("sel=") and stored[12:13] == ";"):
+        return StoredCursor(None, frozenset(), stored)
+    rest, skip = stored[13:], frozenset[str]()
+    if rest.startswith("skip="):
+        kept, _, rest = rest[5:].partition(";")
+        skip = frozenset(unquote(k) for k in kept.split(",") if k)
+    return StoredCursor(stored[4:12], skip, rest)
 
 
 def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
@@ -271,23 +289,8 @@ def _pull_once(
         for page in source.delta(ref, select, cursor):
             run.page(tx, page.items)
             delta_link = page.delta_link
-        run.finish(tx, encode_cursor(select, delta_link))
+        run.finish(tx, encode_cursor(select, skip, delta_link))
     return run.result
-
-
-def _usable_cursor(
-    store: StateStore, spec: ListSpec, select: Sequence[str]
-) -> tuple[str | None, bool]:
-    """(the stored deltaLink or ``None``, whether it was dropped for other fields)."""
-    stored = store.cursor(spec.key)
-    if not stored:
-        return None, False
-    made_for, link = decode_cursor(stored)
-    if made_for is not None and made_for != select_fingerprint(select):
-        log.info("the fields requested for %s changed since its delta cursor was made "
-                 "(mapping or skipped columns): enumerating it in full", spec.key)
-        return None, True
-    return link, False
 
 
 def _new_to_mirror(store: StateStore, spec: ListSpec) -> set[str]:
@@ -307,15 +310,26 @@ def pull_list(
     ref: ListRef,
     now: datetime,
     full: bool = False,
-    skip: Collection[str] = (),
+    skip: Collection[str] | None = None,
 ) -> PullResult:
     """Bring the mirror of one list up to date (see the module docstring).
 
-    ``skip``: keys of mapped columns not to read this time (broken in SharePoint); their
-    mirrored values are kept.
+    ``skip``: keys of mapped columns not to read (broken in SharePoint); their mirrored
+    values are kept. ``None``: as when the stored cursor was made — so a pull that does
+    not check the schema (a sync job's) neither reads broken columns nor flips the select.
     """
-    cursor, select_changed = (None, False) if full else _usable_cursor(
-        store, spec, pull_select(spec, skip))
+    raw = store.cursor(spec.key)
+    stored = decode_cursor(raw) if raw else None
+    if skip is None:
+        skip = stored.skip if stored is not None else frozenset()
+    cursor, select_changed = None, False
+    if stored is not None and not full:
+        if stored.fingerprint not in (None, select_fingerprint(pull_select(spec, skip))):
+            log.info("the fields requested for %s changed since its delta cursor was made "
+                     "(mapping or skipped columns): enumerating it in full", spec.key)
+            select_changed = True
+        else:
+            cursor = stored.link
     quiet = _new_to_mirror(store, spec) if select_changed else set()
     if quiet:
         log.info("%s: no history for the first values of %s (new to the mirror)",

@@ -85,10 +85,12 @@ def test_drifted_columns_are_named_skipped_and_picked_up_once_fixed(drifted: Ten
     assert one is not None and one.fields["Title"] == "E-Akte in den Bürgerdiensten"
     assert "Status0" not in one.fields and "Budget" not in one.fields
 
+    # a sync job reading the same list keeps leaving the broken columns out
+    assert run_job(t.svc, t.config.job("public-projects")).status == "ok"
     t.emu.clear_requests()
     second = run_job(t.svc, job)
 
-    assert second.status == "partial"
+    assert second.status == "partial" and second.stats["items_seen"] == 0
     log = t.emu.requests()
     # the broken list is checked again (and only it); every list costs one delta request
     assert len([r for r in log if r["path"].endswith("/columns")]) == 1

@@ -22,6 +22,11 @@ def seed(sp: MemoryLists, n: int) -> None:
                            "Verantwortlich": f"Team {i}"}, ANNA)
 
 
+def status_of(store: StateStore, item_id: str) -> object:
+    item = store.get("projects", item_id)
+    return item.fields.get("Status") if item else None
+
+
 def with_owner(spec: ListSpec) -> ListSpec:
     return dataclasses.replace(spec, columns=(*spec.columns, OWNER))
 
@@ -34,8 +39,9 @@ def test_cursor_carries_the_select_fingerprint_and_a_quiet_run_stays_on_delta(
     pull_list(sp, store, spec, sp.ref(P), NOW)
     stored = store.cursor("projects")
     assert stored is not None
-    fingerprint, link = decode_cursor(stored)
-    assert fingerprint == select_fingerprint(spec.select) and "/items/delta" in link
+    cursor = decode_cursor(stored)
+    assert cursor.fingerprint == select_fingerprint(spec.select) and not cursor.skip
+    assert cursor.link.startswith("https://") and "/items/delta" in cursor.link
 
     before = sp.stats.requests
     quiet = pull_list(sp, store, spec, sp.ref(P), NOW)
@@ -52,13 +58,14 @@ def test_a_plain_delta_link_from_before_fingerprints_is_still_followed(
     stored = store.cursor("projects")
     assert stored is not None
     with store.list_sync("projects") as tx:  # as an older sp-sync stored it
-        tx.set_cursor(decode_cursor(stored)[1])
+        tx.set_cursor(decode_cursor(stored).link)
     sp.edit(P, 1, {"Status": "Planung"}, BEN)
 
     result = pull_list(sp, store, spec, sp.ref(P), NOW)
 
     assert (result.full_enumeration, result.items_seen, result.updated) == (False, 1, 1)
-    assert decode_cursor(store.cursor("projects") or "")[0] == select_fingerprint(spec.select)
+    assert decode_cursor(store.cursor("projects") or "").fingerprint == select_fingerprint(
+        spec.select)
 
 
 def test_a_column_added_to_the_mapping_is_read_by_a_full_enumeration(
@@ -84,7 +91,8 @@ def test_a_column_added_to_the_mapping_is_read_by_a_full_enumeration(
     # the person's edit is history; the new column's first values are not (nobody edited)
     assert {(c.item_id, c.column, c.kind) for c in store.changes("projects")
             if c.kind != "deleted"} == {("2", "status", "updated")}
-    assert decode_cursor(store.cursor("projects") or "")[0] == select_fingerprint(wider.select)
+    assert decode_cursor(store.cursor("projects") or "").fingerprint == select_fingerprint(
+        wider.select)
 
     again = pull_list(sp, store, wider, sp.ref(P), NOW + timedelta(minutes=30))
     assert not again.full_enumeration and again.items_seen == 0
@@ -115,10 +123,16 @@ def test_skipped_columns_keep_their_mirrored_values_and_make_no_history(
     assert {(c.item_id, c.column) for c in store.changes("projects")} == {
         ("1", "title"), (new_id, "title")}
 
+    # a pull that does not check the schema (a sync job's) keeps the verdict: delta, no flip
+    assert decode_cursor(store.cursor("projects") or "").skip == {"status"}
+    sp.edit(P, 2, {"Status": "Planung"}, BEN)
+    synced = pull_list(sp, store, spec, sp.ref(P), NOW)
+    assert not synced.full_enumeration and synced.updated == 0
+    assert status_of(store, "2") == "Idee"
+
     # fixed: the full select comes back, so the list is read in full and catches up
-    fixed = pull_list(sp, store, spec, sp.ref(P), NOW + timedelta(hours=1))
-    assert fixed.select_changed and fixed.updated == 2
-    one = store.get("projects", "1")
-    assert one is not None and one.fields["Status"] == "Umsetzung"
+    fixed = pull_list(sp, store, spec, sp.ref(P), NOW + timedelta(hours=1), skip=())
+    assert fixed.select_changed and fixed.updated == 3
+    assert (status_of(store, "1"), status_of(store, "2")) == ("Umsetzung", "Planung")
     assert ("1", "status", "Idee", "Umsetzung") in {
         (c.item_id, c.column, c.old, c.new) for c in store.changes("projects")}
