@@ -18,15 +18,18 @@ Invariants kept here (see reference/limits-and-faults.md):
   remembered (so a repeated item in the feed is compared with its first occurrence and
   history is not counted twice);
 * a deltaLink keeps the ``$select`` it was created with, so the cursor is stored as
-  ``sel=<fingerprint of the select>;<deltaLink>``: when the requested fields change (a
-  column added to the mapping, or skipped because SharePoint broke it) the list is
-  enumerated again in full. A plain deltaLink (stored before fingerprints) stays valid.
-  Columns no mirrored item has a value for are new to the mirror: their first values
-  are taken without history (nobody changed them; the mapping did);
+  ``sel=<fingerprint of the select>;[skip=<column keys>;]<deltaLink>``: when the
+  requested fields change (a column added to the mapping, or skipped because SharePoint
+  broke it) the list is enumerated again in full. A plain deltaLink (stored before
+  fingerprints) stays valid. Columns no mirrored item has a value for are new to the
+  mirror: their first values are taken without history (nobody changed them; the
+  mapping did);
 * ``skip``: columns whose SharePoint column is broken (see ``sp_sync.engine.schema``)
   are left out of the select; their *last mirrored values are kept* (carried over from
   the mirror into the new row), so hashes and history stay quiet instead of reporting
   every item as changed to empty. New items have no value for them until it is fixed.
+  The skipped keys are stored in the cursor, so a pull that does not check the schema
+  (a sync job's) keeps the verdict instead of flipping the select back and forth.
 """
 
 from __future__ import annotations
