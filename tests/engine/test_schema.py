@@ -18,7 +18,7 @@ from sp_sync.domain.model import ListMapping, ListSpec
 from sp_sync.domain.provisioning import column_definitions
 from sp_sync.domain.schema import check_columns
 from sp_sync.engine.runner import Services, run_job, run_pull
-from sp_sync.errors import GraphError
+from sp_sync.errors import GraphError, PermissionDenied
 from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, StateStore
 
 from .conftest import ANNA, BEN, NOW
@@ -54,9 +54,19 @@ class StrictLists(MemoryLists):
         return super().delta(ref, select, cursor)
 
 
-@pytest.fixture
-def tenant(mapping: ListMapping, tmp_path: Path) -> Iterator[tuple[Services, StrictLists]]:
-    sp = StrictLists(page_size=50)
+class NoColumns(StrictLists):
+    """The columns request is refused (e.g. a permission missing)."""
+
+    def columns(self, ref: ListRef) -> Sequence[ColumnInfo]:
+        super().columns(ref)  # counted as a request, then refused
+        raise PermissionDenied("GET columns: HTTP 403", 403, "accessDenied")
+
+
+@pytest.fixture(params=[StrictLists])
+def tenant(
+    mapping: ListMapping, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Services, StrictLists]]:
+    sp: StrictLists = request.param(page_size=50)
     sp.add_user(7, "Anna Becker", ANNA)
     sp.add_user(8, "Ben Schulz", BEN)
     for spec in mapping.lists:
@@ -212,3 +222,15 @@ def test_a_pull_refused_for_a_missing_field_checks_the_columns_at_once(
     assert any("'Ampel' is missing in SharePoint" in d for d in details)
     three = svc.store.get("projects", "3")
     assert three is not None and three.fields["Title"] == "Projekt Drei"
+
+
+@pytest.mark.parametrize("tenant", [NoColumns], indirect=True)
+def test_columns_that_cannot_be_read_do_not_stop_the_pull(
+    tenant: tuple[Services, StrictLists],
+) -> None:
+    svc, sp = tenant
+    assert run_pull(svc, ["projects"], False)[0] == "ok"
+    assert svc.store.count("projects") == 5
+    sp.log.clear()
+    assert run_pull(svc, ["projects"], False)[0] == "ok"
+    assert columns_requests(sp) == [f"{P}/columns"]  # not cached: tried again next run
