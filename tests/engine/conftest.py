@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sp_sync.adapters.memory_lists import MemoryLists
-from sp_sync.adapters.store import MemoryStore, open_store
-from sp_sync.domain.model import ListMapping, ListSpec, MirrorItem
+from sp_sync.adapters.store import open_store
+from sp_sync.domain.model import ListMapping, ListSpec
 from sp_sync.mapping import load_mapping
 from sp_sync.ports import ListRef, StateStore
 
@@ -26,20 +26,10 @@ def mapping() -> ListMapping:
     return load_mapping(REPO / "config" / "lists.toml")
 
 
-class BatchedMemoryStore(MemoryStore):
-    """MemoryStore with the optional ``get_many`` extension the puller uses per page."""
-
-    def get_many(self, list_key: str, ids: Sequence[str]) -> dict[str, MirrorItem]:
-        return {i: item for i in ids if (item := self.get(list_key, i)) is not None}
-
-
-@pytest.fixture(params=["memory", "memory-batched", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "memory-batched":
-        s: StateStore = BatchedMemoryStore()
-    else:
-        s = open_store("memory://" if request.param == "memory"
-                       else f"sqlite:///{tmp_path / 'state.db'}")
+    s = open_store("memory://" if request.param == "memory"
+                   else f"sqlite:///{tmp_path / 'state.db'}")
     yield s
     s.close()
 
