@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import msal
 import pytest
 import requests
-from office365.graph_client import GraphClient
-from office365.graph_request import GraphRequest
 
+from sp_sync.adapters.graph.client import RootedGraphClient
 from sp_sync.emulator import Emulator
-
-
-class EmulatorGraphRequest(GraphRequest):
-    """GraphRequest whose service root is the emulator (the seam the reference describes)."""
-
-    def __init__(self, root: str) -> None:
-        super().__init__()
-        self._root = root
-
-    @property
-    def service_root_url(self) -> str:
-        return self._root
-
-
-class EmulatorGraphClient(GraphClient):
-    def __init__(self, root: str, token_callback: Callable[[], dict[str, Any]]) -> None:
-        self._root = root
-        super().__init__(token_callback=token_callback)
-
-    def pending_request(self) -> GraphRequest:
-        if self._pending_request is None:
-            self._pending_request = EmulatorGraphRequest(self._root)
-            self._pending_request.with_access_token(self._token_callback)
-        return self._pending_request
 
 
 def http_session(emu: Emulator) -> requests.Session:
@@ -63,7 +38,7 @@ def msal_app(
 
 def graph_client(
     emu: Emulator, app: msal.ConfidentialClientApplication | None = None
-) -> EmulatorGraphClient:
+) -> RootedGraphClient:
     app = app or msal_app(emu)
 
     def token() -> dict[str, Any]:
@@ -71,7 +46,7 @@ def graph_client(
         assert "access_token" in result, result
         return dict(result)
 
-    client = EmulatorGraphClient(emu.info.graph_url, token)
+    client = RootedGraphClient(emu.info.graph_url, token)
     client.with_transport(verify=emu.info.ca_bundle)
     return client
 

@@ -11,6 +11,7 @@ Graph directly through :meth:`GraphConnection.request`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,7 +54,7 @@ class PolicyTransport(BaseTransport):
         )
 
 
-class _ConfiguredGraphRequest(GraphRequest):
+class _RootedGraphRequest(GraphRequest):
     def __init__(self, root: str) -> None:
         super().__init__()
         self._root = root
@@ -63,22 +64,42 @@ class _ConfiguredGraphRequest(GraphRequest):
         return self._root
 
 
-class _ConfiguredGraphClient(GraphClient):
-    """``GraphClient`` whose every request (including ``$batch``) uses ``config.graph_url``."""
+class RootedGraphClient(GraphClient):
+    """The ONE seam over office365's hard-coded ``https://graph.microsoft.com/v1.0``: every
+    request, ``$batch`` included, goes to ``graph_root`` (national clouds, the emulator).
 
-    def __init__(self, conn: GraphConnection) -> None:
-        super().__init__(token_callback=conn.tokens.token)
-        self._conn = conn
+    On its own it keeps the library's stock transport (the emulator's contract tests and the
+    naive benchmark baseline use it so); :class:`GraphConnection` adds our session and policy.
+    """
+
+    def __init__(self, graph_root: str, token_callback: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(token_callback=token_callback)
+        self._root = graph_root.rstrip("/")
+        self._tokens = token_callback
+
+    def _new_request(self) -> GraphRequest:
+        req = _RootedGraphRequest(self._root)
+        req.with_access_token(self._tokens)
+        return req
 
     def pending_request(self) -> GraphRequest:
         if self._pending_request is None:
-            req = _ConfiguredGraphRequest(self._conn.config.graph_root)
-            req.with_access_token(self._conn.tokens.token)
-            req.transport = PolicyTransport(self._conn.policy, self._conn.session)
-            self._pending_request = req
-            return req
+            self._pending_request = self._new_request()
         assert isinstance(self._pending_request, GraphRequest)
         return self._pending_request
+
+
+class _ConfiguredGraphClient(RootedGraphClient):
+    """:class:`RootedGraphClient` whose requests use our session, CA and retry policy."""
+
+    def __init__(self, conn: GraphConnection) -> None:
+        super().__init__(conn.config.graph_root, conn.tokens.token)
+        self._conn = conn
+
+    def _new_request(self) -> GraphRequest:
+        req = super()._new_request()
+        req.transport = PolicyTransport(self._conn.policy, self._conn.session)
+        return req
 
 
 class GraphConnection:
