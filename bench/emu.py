@@ -1,8 +1,7 @@
 """The emulator in its own process (so client and server share the 2 cores honestly).
 
-Started through ``bench.emu_serve`` (``sp-sync emulator serve`` plus TCP_NODELAY, see there),
-which prints one JSON line with how to reach it; everything else goes through the HTTP
-control API under ``/_emulator/``.
+Started through the CLI (``sp-sync emulator serve``), which prints one JSON line with how
+to reach it; everything else goes through the HTTP control API under ``/_emulator/``.
 """
 
 from __future__ import annotations
@@ -22,8 +21,9 @@ _EDIT_THREADS = 8  # control calls pay the emulated latency too; overlap them
 
 class EmulatorProcess:
     def __init__(self, seed_file: Path, latency_ms: int, state_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "bench.emu_serve", str(seed_file), str(latency_ms),
-               str(state_dir)]
+        cmd = [sys.executable, "-m", "sp_sync.cli", "emulator", "serve", "--port", "0",
+               "--seed", str(seed_file), "--latency-ms", str(latency_ms),
+               "--state-dir", str(state_dir)]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -98,11 +98,9 @@ class InProcessEmulator:
     """The emulator in this process (smoke test): same ``info``/``edit_many`` as above."""
 
     def __init__(self, seed: dict[str, Any], latency_ms: float = 0) -> None:
-        from bench.emu_serve import no_delay
         from sp_sync.emulator.server import Emulator
 
         self.emu = Emulator(seed, latency_ms=latency_ms).start()
-        no_delay(self.emu)
         self.info: dict[str, Any] = self.emu.info.as_dict()
 
     def edit_many(self, title: str, edits: Iterable[tuple[int, dict[str, Any]]], user: str) -> int:
