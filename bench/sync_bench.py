@@ -8,14 +8,16 @@ items and an identical SyncKey target list. Each step is measured in a fresh cli
 process (see ``bench.measure``), both systems in the same run:
 
   a  first full sync into the state store (SQLite under var/bench/)
+  d0 (ours only) the list-to-list job's first run: the copy is equal, nothing is written
   b  a sync with nothing changed
   c  a sync after a person changed 1 % of the items
-  d  a list-to-list sync after another 1 % changed (only changed rows written)
-  d0 (ours only) the list-to-list sync with nothing changed: must write nothing
+  d  the list-to-list job after c: writes exactly those 1 % (W rows), nothing else
 
 A second emulator with no latency then measures local processing (client CPU seconds,
 items/s) for a and d, and tracemalloc peaks for a. The naive PATCH-everything copy (d)
-is capped at ``--naive-write-cap`` PATCHes; its full cost is extrapolated and marked so.
+is capped at ``--naive-write-cap`` PATCHes and, above ``--naive-repeat-max`` items, its
+reads (and the naive b, c) are counted from a; such figures are marked ``*``.
+Results: a markdown table on stdout, everything as JSON in ``--out`` (never committed).
 """
 
 from __future__ import annotations
