@@ -14,43 +14,27 @@ from typing import Any
 
 import msal
 import requests
-from office365.graph_client import GraphClient
 from office365.graph_request import GraphRequest
 from office365.runtime.transport.requests_transport import RequestsTransport
 
 from bench.seed import SYNC_KEY, sync_key
+from sp_sync.adapters.graph.client import RootedGraphClient
 
 COPIED = ("Title", "Nummer", "Status", "Betrag", "F_x00e4_llig", "Aktiv",
           "VerantwortlichLookupId", "Notiz")
 
 
-class _Request(GraphRequest):
-    def __init__(self, root: str) -> None:
-        super().__init__()
-        self._root = root
-
-    @property
-    def service_root_url(self) -> str:
-        return self._root
-
-
-class NaiveClient(GraphClient):
-    """``GraphClient`` with its service root overridden (the seam from the protocol notes)."""
+class NaiveClient(RootedGraphClient):
+    """The library's stock client and transport, at the emulator's service root."""
 
     def __init__(self, graph_url: str, token: Callable[[], dict[str, Any]], ca: str) -> None:
-        super().__init__(token_callback=token)
-        self._root = graph_url.rstrip("/")
+        super().__init__(graph_url, token)
         self._ca = ca
 
-    def pending_request(self) -> GraphRequest:
-        if self._pending_request is None:
-            req = _Request(self._root)
-            assert self._token_callback is not None
-            req.with_access_token(self._token_callback)
-            req.transport = RequestsTransport(verify=self._ca)
-            self._pending_request = req
-        assert isinstance(self._pending_request, GraphRequest)
-        return self._pending_request
+    def _new_request(self) -> GraphRequest:
+        req = super()._new_request()
+        req.transport = RequestsTransport(verify=self._ca)  # trust the emulator's CA
+        return req
 
 
 def connect(info: dict[str, Any]) -> NaiveClient:
