@@ -43,7 +43,7 @@ def _setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-    for noisy in ("urllib3", "msal", "office365", "apscheduler.executors", "uvicorn"):
+    for noisy in ("urllib3", "msal", "office365", "apscheduler.executors", "uvicorn", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
