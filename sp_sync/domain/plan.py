@@ -17,11 +17,16 @@ any                    several              keep the lowest id, DELETE the other
 
 "Equal" is the canonical comparison of :mod:`sp_sync.domain.normalize`, over ``columns``
 plus the key only — other columns of the target are never touched.
+
+Shortcut: when ``columns`` plus the key are exactly the target spec's hashed columns, a
+desired row whose content hash equals the item's stored ``content_hash`` (the pull's
+hash over the same columns, same canonical form) is equal without comparing column by
+column; any other row is compared column by column as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +34,11 @@ from sp_sync.domain.model import (
     ActionKind,
     ColumnSpec,
     DesiredRow,
+    ListSpec,
     MirrorItem,
     WriteAction,
 )
-from sp_sync.domain.normalize import canonical, is_empty
+from sp_sync.domain.normalize import Canon, Hasher, canonicalizer, content_hasher, is_empty
 
 Column = ColumnSpec | str
 
@@ -76,17 +82,47 @@ def _id_order(item: MirrorItem) -> tuple[int, int, str]:
     return (0, int(item.id), "") if item.id.isdigit() else (1, 0, item.id)
 
 
+Compiled = list[tuple[str, Canon]]
+
+
+def compile_columns(columns: Sequence[Column]) -> Compiled:
+    """(field name, canonicaliser) per column: the comparison set up once, not per row."""
+    return [(_name(c), canonicalizer(c)) for c in columns]
+
+
+def _diff(desired: Mapping[str, Any], current: Mapping[str, Any], cols: Compiled
+          ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    want_get, cur_get = desired.get, current.get
+    for name, canon in cols:
+        want = want_get(name)
+        if canon(want) != canon(cur_get(name)):
+            out[name] = None if is_empty(want) else want
+    return out
+
+
 def changed_fields(
     desired: Mapping[str, Any], current: Mapping[str, Any], columns: Sequence[Column]
 ) -> dict[str, Any]:
     """The desired values of ``columns`` that differ canonically from ``current``."""
-    out: dict[str, Any] = {}
-    for col in columns:
-        name = _name(col)
-        want = desired.get(name)
-        if canonical(col, want) != canonical(col, current.get(name)):
-            out[name] = None if is_empty(want) else want
-    return out
+    return _diff(desired, current, compile_columns(columns))
+
+
+def hash_basis(target: ListSpec, cols: Sequence[Column], key_column: str) -> Hasher | None:
+    """The target's content hasher if it hashes exactly ``cols`` (see the module doc).
+
+    ``cols`` as from :func:`compared_columns`. ``None`` when the bases differ (a subset of
+    the columns is synced, another key, duplicate column keys): then no shortcut.
+    """
+    specs = [c for c in cols if not isinstance(c, str)]
+    names = [c for c in cols if isinstance(c, str)]
+    same = (
+        target.sync_key_column == key_column
+        and set(specs) == set(target.columns)
+        and len({c.key for c in target.columns}) == len(target.columns)
+        and all(n == key_column for n in names)
+    )
+    return content_hasher(target) if same else None
 
 
 def compared_columns(columns: Sequence[Column], key_column: str) -> list[Column]:
@@ -102,16 +138,23 @@ def plan(
     key_column: str,
     columns: Sequence[Column],
     delete: bool = True,
+    target: ListSpec | None = None,
 ) -> Plan:
     """Compare desired rows with the target's mirrored items; see the module table.
 
     ``columns`` are internal field names or ColumnSpecs (type-aware comparison); the
-    key column is always compared too. Tombstoned items are ignored.
+    key column is always compared too. Tombstoned items are ignored. ``target``: the
+    target's ListSpec, whose mirror hashes allow the shortcut in the module doc.
     """
     cols = compared_columns(columns, key_column)
+    compiled = compile_columns(cols)
+    hasher: Callable[[Mapping[str, Any]], str] | None = (
+        hash_basis(target, cols, key_column) if target is not None else None
+    )
+    key_canon = canonicalizer(key_column)
     wanted: dict[str, DesiredRow] = {}
     for row in desired:
-        wanted[str(canonical(key_column, row.sync_key))] = row  # repeated key: last wins
+        wanted[str(key_canon(row.sync_key))] = row  # repeated key: last wins
 
     by_key: dict[str, list[MirrorItem]] = {}
     result = Plan(desired_count=len(wanted))
@@ -120,7 +163,7 @@ def plan(
         if item.deleted:
             continue
         result.current_count += 1
-        key = canonical(key_column, item.fields.get(key_column))
+        key = key_canon(item.fields.get(key_column))
         if key is None:
             keyless.append(item)
         else:
@@ -144,7 +187,10 @@ def plan(
                 drop(keep, key)
             continue
         wish = {**want.fields, key_column: want.sync_key}
-        diff = changed_fields(wish, keep.fields, cols)
+        if hasher is not None and keep.content_hash and hasher(wish) == keep.content_hash:
+            result.unchanged += 1
+            continue
+        diff = _diff(wish, keep.fields, compiled)
         if diff:
             result.actions.append(
                 WriteAction(

@@ -50,7 +50,7 @@ from sp_sync.domain.model import (
     MirrorItem,
     RawItem,
 )
-from sp_sync.domain.normalize import canonical, content_hash, parse_datetime, parse_id
+from sp_sync.domain.normalize import canonicalizer, content_hasher, parse_datetime, parse_id
 from sp_sync.errors import CursorExpired
 from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
 
@@ -132,6 +132,9 @@ class _Pull:
         skip: Collection[str] = (), quiet: Collection[str] = (),
     ) -> None:
         self.store, self.spec, self.now = store, spec, now
+        self.hash = content_hasher(spec)
+        self.canon = [(c, canonicalizer(c)) for c in spec.columns]  # set up once per pull
+        self.names = {c.field_name for c in spec.columns}
         self.kept = {c.field_name for c in spec.columns if c.key in skip}
         self.quiet = set(quiet)  # field names whose changes are not history (new columns)
         # An empty mirror has nothing to compare with: no per-item reads (the big first
@@ -216,8 +219,7 @@ class _Pull:
             gone = [
                 FieldChange(self.spec.key, item_id, c.key, prev.fields.get(c.field_name), None,
                             None, self.now, kind="deleted")
-                for c in self.spec.columns if canonical(c, prev.fields.get(c.field_name))
-                is not None
+                for c, canon in self.canon if canon(prev.fields.get(c.field_name)) is not None
             ] or [FieldChange(self.spec.key, item_id, ITEM_COLUMN, None, None, None, self.now,
                               kind="deleted")]
             tx.record_changes(gone)
@@ -234,7 +236,7 @@ class _Pull:
     def upsert(self, tx: ListSyncTransaction, raw: RawItem) -> None:
         prev = self.known(raw.id)
         fields = self.fields(raw, prev)
-        digest = content_hash(self.spec, fields)
+        digest = self.hash(fields)
         if prev is not None and prev.live and prev.hash == digest and prev.etag == raw.etag:
             return
         by, at = self.editor(raw), self.modified(raw)
@@ -252,7 +254,7 @@ class _Pull:
             self.changed[raw.id] = _Known(True, digest, raw.etag, self.mapped(fields))
 
     def mapped(self, fields: Any) -> dict[str, Any]:
-        names = {c.field_name for c in self.spec.columns}
+        names = self.names
         return {k: v for k, v in fields.items() if k in names}
 
     def diff(
@@ -260,11 +262,11 @@ class _Pull:
         by: str | None, at: datetime,
     ) -> list[FieldChange]:
         out = []
-        for col in self.spec.columns:
+        for col, canon in self.canon:
             if col.field_name in self.quiet:
                 continue
             before, after = old.get(col.field_name), new.get(col.field_name)
-            if canonical(col, before) != canonical(col, after):
+            if canon(before) != canon(after):
                 out.append(FieldChange(self.spec.key, item_id, col.key, before, after, by, at,
                                        kind=kind))
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.model import ColumnType, ListMapping, ListSpec, Lookup, Person, Record
-from sp_sync.domain.normalize import normalize_fields
+from sp_sync.domain.normalize import normalizer
 from sp_sync.engine.pull import USER_NAME_FIELD, USERS_KEY
 from sp_sync.ports import StateStore
 
@@ -79,12 +79,12 @@ def load_records(
 ) -> list[Record]:
     """Every live item of a list, normalised (ordered by item id)."""
     spec = mapping.get(list_key)
-    resolve = resolver or StoreResolver(store, mapping)
+    normalize = normalizer(spec, resolver or StoreResolver(store, mapping), tz)
     return [
         Record(
             list_key=list_key,
             id=item.id,
-            values=normalize_fields(spec, item.fields, resolve, tz),
+            values=normalize(item.fields),
             web_url=item.web_url,
             modified=item.modified,
             modified_by=item.modified_by,

@@ -32,7 +32,7 @@ from sp_sync.domain.model import (
     Value,
     WriteAction,
 )
-from sp_sync.domain.normalize import canonical, date_to_wire, datetime_to_wire
+from sp_sync.domain.normalize import canonicalizer, date_to_wire, datetime_to_wire
 from sp_sync.domain.plan import (
     Plan,
     changed_fields,
@@ -144,6 +144,26 @@ def to_wire(value: Value, col: ColumnSpec, tz: ZoneInfo) -> Any:
     return _text(value)
 
 
+def wire_writer(col: ColumnSpec, tz: ZoneInfo) -> Callable[[Value], Any]:
+    """``to_wire(·, col, tz)`` as one function: the common same-type cases short-cut."""
+    t = col.type
+    plain: type | None = None  # a value of exactly this type is written as it is
+    if t in (ColumnType.TEXT, ColumnType.NOTE, ColumnType.CHOICE):
+        plain = str
+    elif t is ColumnType.BOOLEAN:
+        plain = bool
+    elif t in (ColumnType.NUMBER, ColumnType.CURRENCY):
+        plain = int  # float handled below
+
+    def write(value: Value) -> Any:
+        tp = type(value)
+        if value is None or tp is plain or (tp is float and plain is int):
+            return value
+        return to_wire(value, col, tz)
+
+    return write
+
+
 def _equal(value: Value, want: Any) -> bool:
     if isinstance(value, Person):
         return want in (value.name, value.email, value.id)
@@ -169,9 +189,11 @@ def desired_rows(
 ) -> list[DesiredRow]:
     rows: list[DesiredRow] = []
     seen: dict[str, str] = {}
-    cols = [(target.column(t), s) for t, s in params.columns.items()]
+    cols = [(target.column(t).field_name, wire_writer(target.column(t), tz), s)
+            for t, s in params.columns.items()]
+    filters = params.filter
     for rec in records:
-        if not matches(rec, params.filter):
+        if filters and not matches(rec, filters):
             continue
         key = _text(rec[params.key]) if params.key else rec.id
         if not key:
@@ -182,7 +204,8 @@ def desired_rows(
             log.warning("%s items %s and %s share the key %r", source.key, seen[sync_key],
                         rec.id, key)
         seen[sync_key] = rec.id
-        fields = {col.field_name: to_wire(rec[s], col, tz) for col, s in cols}
+        values = rec.values
+        fields = {name: write(values.get(s)) for name, write, s in cols}
         rows.append(DesiredRow(sync_key=sync_key, fields=fields))
     return rows
 
@@ -193,11 +216,12 @@ def desired_rows(
 def _replanner(
     rows: list[DesiredRow], key_column: str, columns: list[ColumnSpec]
 ) -> Callable[[RawItem | None, WriteAction], WriteAction | None]:
-    wanted = {str(canonical(key_column, r.sync_key)): r for r in rows}
+    key_canon = canonicalizer(key_column)
+    wanted = {str(key_canon(r.sync_key)): r for r in rows}
     cols = compared_columns(columns, key_column)
 
     def replan(fresh: RawItem | None, action: WriteAction) -> WriteAction | None:
-        row = wanted.get(str(canonical(key_column, action.sync_key)))
+        row = wanted.get(str(key_canon(action.sync_key)))
         if fresh is None:  # gone: nothing to delete or update any more
             return None
         if action.kind is ActionKind.DELETE or row is None:
@@ -238,7 +262,8 @@ def run_sync_job(
     records = load_records(store, mapping, src.key, tz)
     rows = desired_rows(params, src, tgt, records, tz)
     columns = [tgt.column(k) for k in params.columns]
-    result = plan(rows, store.items(tgt.key), key_column, columns, delete=params.delete)
+    result = plan(rows, store.items(tgt.key), key_column, columns, delete=params.delete,
+                  target=tgt)
     text = format_plan(result)
 
     reason = check_mass_delete(result, params.mass_delete_share, source_count=len(records))
