@@ -155,10 +155,17 @@ def wire_writer(col: ColumnSpec, tz: ZoneInfo) -> Callable[[Value], Any]:
     elif t in (ColumnType.NUMBER, ColumnType.CURRENCY):
         plain = int  # float handled below
 
+    days: dict[date, str] = {}  # date-only values repeat: convert each day once per job
+
     def write(value: Value) -> Any:
         tp = type(value)
         if value is None or tp is plain or (tp is float and plain is int):
             return value
+        if tp is date and t is ColumnType.DATE and isinstance(value, date):
+            wire = days.get(value)
+            if wire is None:
+                wire = days[value] = date_to_wire(value, tz)
+            return wire
         return to_wire(value, col, tz)
 
     return write
