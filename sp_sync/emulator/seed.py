@@ -1,4 +1,4 @@
-"""Load a seed (the plain dict format of the team brief) into a ``Tenant``."""
+"""Load a seed (the plain dict format described in docs/emulator.md) into a ``Tenant``."""
 
 from __future__ import annotations
 
