@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.model import ColumnType, ListMapping, ListSpec, Lookup, Person, Record
@@ -73,15 +74,15 @@ class StoreResolver:
         return self._lookups[key]
 
 
-def load_records(
+def iter_records(
     store: StateStore, mapping: ListMapping, list_key: str, tz: ZoneInfo,
     resolver: StoreResolver | None = None,
-) -> list[Record]:
-    """Every live item of a list, normalised (ordered by item id)."""
+) -> Iterator[Record]:
+    """Every live item of a list, normalised one at a time (ordered by item id)."""
     spec = mapping.get(list_key)
     normalize = normalizer(spec, resolver or StoreResolver(store, mapping), tz)
-    return [
-        Record(
+    for item in store.items(list_key):
+        yield Record(
             list_key=list_key,
             id=item.id,
             values=normalize(item.fields),
@@ -89,6 +90,11 @@ def load_records(
             modified=item.modified,
             modified_by=item.modified_by,
         )
-        for item in store.items(list_key)
-    ]
 
+
+def load_records(
+    store: StateStore, mapping: ListMapping, list_key: str, tz: ZoneInfo,
+    resolver: StoreResolver | None = None,
+) -> list[Record]:
+    """Every live item of a list, normalised (ordered by item id)."""
+    return list(iter_records(store, mapping, list_key, tz, resolver))

@@ -11,7 +11,7 @@ next pull: a second run with no change in SharePoint makes zero writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ from sp_sync.domain.plan import (
 )
 from sp_sync.engine.apply import ApplyResult, apply_plan
 from sp_sync.engine.pull import PullResult, dependencies, pull_lists
-from sp_sync.engine.records import load_records
+from sp_sync.engine.records import iter_records
 from sp_sync.errors import ConfigError, MassDeleteRefused
 from sp_sync.ports import ListRef, ListSource, ListWriter, StateStore
 
@@ -191,7 +191,7 @@ def matches(record: Record, filter: Mapping[str, Any]) -> bool:
 
 
 def desired_rows(
-    params: SyncParamsLike, source: ListSpec, target: ListSpec, records: list[Record],
+    params: SyncParamsLike, source: ListSpec, target: ListSpec, records: Iterable[Record],
     tz: ZoneInfo,
 ) -> list[DesiredRow]:
     rows: list[DesiredRow] = []
@@ -266,14 +266,22 @@ def run_sync_job(
     keys = [k for k in (*dependencies(src), src.key, tgt.key) if k in mapping]
     pulls = pull_lists(source, store, mapping, keys, refs, now)
 
-    records = load_records(store, mapping, src.key, tz)
-    rows = desired_rows(params, src, tgt, records, tz)
+    # Source records are streamed (never all held at once); only the desired rows stay.
+    source_count = 0
+
+    def counted() -> Iterable[Record]:
+        nonlocal source_count
+        for rec in iter_records(store, mapping, src.key, tz):
+            source_count += 1
+            yield rec
+
+    rows = desired_rows(params, src, tgt, counted(), tz)
     columns = [tgt.column(k) for k in params.columns]
     result = plan(rows, store.items(tgt.key), key_column, columns, delete=params.delete,
                   target=tgt)
     text = format_plan(result)
 
-    reason = check_mass_delete(result, params.mass_delete_share, source_count=len(records))
+    reason = check_mass_delete(result, params.mass_delete_share, source_count=source_count)
     if reason and not allow_mass_delete:
         raise MassDeleteRefused(
             f"sync {src.key} → {tgt.key}: {reason}. Nothing was written. Check the source "
