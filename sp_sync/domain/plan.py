@@ -176,11 +176,13 @@ def plan(
         result.before[item.id] = item.fields
 
     for key, items in by_key.items():
-        items.sort(key=_id_order)
-        keep, extra = items[0], items[1:]
-        result.duplicates += len(extra)
-        for dup in extra:
-            drop(dup, key)
+        keep = items[0]
+        if len(items) > 1:
+            items.sort(key=_id_order)
+            keep, extra = items[0], items[1:]
+            result.duplicates += len(extra)
+            for dup in extra:
+                drop(dup, key)
         want = wanted.get(key)
         if want is None:
             if delete:

@@ -69,6 +69,10 @@ class SqlListSync:
         # Ids marked before their row existed (mark_seen before upsert on the same page).
         self._pending_marks: set[str] = set()
         self._upsert = self._upsert_statement()
+        # SQLite: the upsert's SQL and each column's bind processor (built on first use).
+        self._sqlite_stmt: tuple[str, list[tuple[str, Callable[[Any], Any] | None]]] | None = (
+            None
+        )
 
     def _upsert_statement(self) -> Any:
         stmt = dialect_insert(self._dialect, items)
@@ -114,9 +118,37 @@ class SqlListSync:
         unique = list({r["item_id"]: r for r in rows}.values())
         if self._dialect == "postgresql" and len(unique) >= COPY_THRESHOLD:
             self._copy_upsert(unique)
+        elif self._dialect == "sqlite":
+            self._sqlite_upsert(unique)
         else:
             self._conn.execute(self._upsert, unique)
         self._pending_marks.difference_update(r["item_id"] for r in unique)
+
+    def _sqlite_upsert(self, rows: list[dict[str, Any]]) -> None:
+        """SQLite: the same INSERT … ON CONFLICT as ``_upsert``, as plain executemany.
+
+        Values go through the columns' own SQLAlchemy bind processors (the stored text
+        is identical); only the per-row statement machinery is skipped (it cost more
+        than the write itself on a first sync).
+        """
+        if self._sqlite_stmt is None:
+            dialect = self._conn.dialect
+            names = [c.name for c in items.c]
+            procs = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in items.c]
+            updates = ", ".join(
+                f"{n} = excluded.{n}" for n in names if n not in ("list_key", "item_id", "seen_gen")
+            )
+            sql = (
+                f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT (list_key, item_id) DO UPDATE SET {updates}, "
+                "seen_gen = coalesce(excluded.seen_gen, items.seen_gen)"
+            )
+            self._sqlite_stmt = (sql, list(zip(names, procs, strict=True)))
+        sql, columns = self._sqlite_stmt
+        data = [
+            tuple(row[n] if p is None else p(row[n]) for n, p in columns) for row in rows
+        ]
+        self._conn.exec_driver_sql(sql, data)
 
     def _copy_upsert(self, rows: list[dict[str, Any]]) -> None:
         """PostgreSQL, big pages: COPY into a session temp table, then one INSERT … SELECT.
