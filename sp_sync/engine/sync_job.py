@@ -10,8 +10,11 @@ next pull: a second run with no change in SharePoint makes zero writes.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -219,6 +222,31 @@ def desired_rows(
 
 # --------------------------------------------------------------------------- the job
 
+_gc_lock = threading.Lock()
+_gc_state = {"depth": 0, "reenable": False}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while desired rows and the plan are built.
+
+    They are ~10 objects per item that all stay alive (no cycles to find), yet each
+    collection walks all of them: at 50,000 items that was a quarter of the job's CPU.
+    Nested and concurrent uses are counted; afterwards the collector is as it was.
+    """
+    with _gc_lock:
+        if _gc_state["depth"] == 0:
+            _gc_state["reenable"] = gc.isenabled()
+            gc.disable()
+        _gc_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["depth"] -= 1
+            if _gc_state["depth"] == 0 and _gc_state["reenable"]:
+                gc.enable()
+
 
 def _replanner(
     rows: list[DesiredRow], key_column: str, columns: list[ColumnSpec]
@@ -275,10 +303,11 @@ def run_sync_job(
             source_count += 1
             yield rec
 
-    rows = desired_rows(params, src, tgt, counted(), tz)
     columns = [tgt.column(k) for k in params.columns]
-    result = plan(rows, store.items(tgt.key), key_column, columns, delete=params.delete,
-                  target=tgt)
+    with gc_paused():
+        rows = desired_rows(params, src, tgt, counted(), tz)
+        result = plan(rows, store.items(tgt.key), key_column, columns,
+                      delete=params.delete, target=tgt)
     text = format_plan(result)
 
     reason = check_mass_delete(result, params.mass_delete_share, source_count=source_count)

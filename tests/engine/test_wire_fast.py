@@ -1,4 +1,4 @@
-"""``wire_writer`` writes exactly what ``to_wire`` writes, for every value and column type."""
+"""Sync-job speed-ups keep behaviour: ``wire_writer`` = ``to_wire``; ``gc_paused`` restores."""
 
 from __future__ import annotations
 
@@ -22,3 +22,23 @@ def test_wire_writer_equals_to_wire() -> None:
         write = wire_writer(col, TZ)
         for value in VALUES:
             assert repr(write(value)) == repr(to_wire(value, col, TZ)), (t, value)
+
+
+def test_gc_paused_nests_and_restores_the_collector() -> None:
+    import gc
+
+    from sp_sync.engine.sync_job import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
