@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from .conftest import REPO
 
@@ -92,3 +95,42 @@ def test_missing_setting_stops_the_start_with_key_and_reason(
     assert done.returncode == 2
     out = " ".join((done.stderr + done.stdout).split())
     assert "site_url" in out
+
+
+def test_daemon_runs_jobs_on_schedule_and_serves_metrics(
+    served: dict[str, Any], tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "quick-sync.toml").write_text(
+        'kind = "pull"\nschedule = "every 1s"\n[params]\nlists = ["departments"]\n',
+        encoding="utf-8",
+    )
+    port = _free_port()
+    env = _env(served, tmp_path, SP_SYNC_JOBS_DIR=str(jobs))
+    proc = subprocess.Popen([*SP_SYNC, "run", "--metrics-port", str(port)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        text = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except requests.ConnectionError:
+                text = ""
+            if 'sp_sync_job_runs_total{job="quick-sync",status="ok"} 2.0' in text:
+                break
+            time.sleep(0.5)
+        assert 'sp_sync_job_runs_total{job="quick-sync",status="ok"} 2.0' in text, text[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    runs = subprocess.run([*SP_SYNC, "runs", "--job", "quick-sync"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert runs.stdout.count("quick-sync") >= 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
