@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -218,11 +219,21 @@ def run(
                     if job.enabled and job.kind in ("digest", "reminders"):
                         fire(job)
             scheduler = build_scheduler(config.jobs, config.settings.zone, fire)
+            # SIGTERM (systemd, kill) stops like Ctrl-C: running jobs finish their
+            # transaction, then the store and its lock are released.
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
             console.print(f"sp-sync {__version__}: {len(config.jobs)} jobs scheduled")
             with contextlib.suppress(KeyboardInterrupt, SystemExit):
                 scheduler.start()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            console.print("sp-sync stopped")
     except SpSyncError as exc:
         raise _fail(exc) from None
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
