@@ -194,6 +194,9 @@ class ListSyncTransaction(Protocol):
         ...
 
 
+KeyIndexEntry = tuple[Any, str, str | None, str]  # (key value, item id, eTag, content hash)
+
+
 class StateStore(Protocol):
     """sp-sync's own state: mirror, cursors, history, runs, outbox, ledger.
 
@@ -219,6 +222,12 @@ class StateStore(Protocol):
 
     def count(self, list_key: str) -> int:
         """Live (not tombstoned) items of a list."""
+        ...
+
+    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
+        """(value of ``key_field``, id, eTag, content hash) of every live item, ordered
+        as :meth:`items`: the planner's light view of a list (no other fields held).
+        The value is what ``item.fields.get(key_field)`` gives (``None`` when absent)."""
         ...
 
     def changes(

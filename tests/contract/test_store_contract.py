@@ -106,6 +106,35 @@ def test_get_many_returns_known_items_of_one_list_across_chunks(store: StateStor
     assert store.get_many("nothing", ["1"]) == {}
 
 
+def test_key_index_gives_key_id_etag_hash_of_live_items_in_item_order(
+    store: StateStore,
+) -> None:
+    keys: list[Any] = ["k:1", None, " k:3 ", 42, 2.5, True, False, {"a": [1]}, ["x"], ""]
+    made = [
+        item("t", str(i), fields={"Title": f"T{i}", "SyncKey": k} if k is not None
+             else {"Title": "no key"})
+        for i, k in enumerate(keys, start=1)
+    ]
+    made.append(item("t", "11", fields={"SyncKey": None}, etag=None, content_hash=""))
+    made += [item("t", str(i), fields={"SyncKey": f"k:{i}"}) for i in range(12, 2600)]
+    sync(store, "t", *reversed(made))
+    sync(store, "other", item("other", "1", fields={"SyncKey": "elsewhere"}))
+    with store.list_sync("t") as tx:
+        tx.tombstone(["3", "2000"], T0)
+
+    index = list(store.key_index("t", "SyncKey"))  # > one chunk on SQL stores
+
+    live = [i for i in store.items("t")]
+    assert index == [(i.fields.get("SyncKey"), i.id, i.etag, i.content_hash) for i in live]
+    assert [e[0] for e in index[:10]] == [
+        "k:1", None, 42, 2.5, True, False, {"a": [1]}, ["x"], "", None
+    ]
+    assert index[9][1:] == ("11", None, "")
+    assert "3" not in {e[1] for e in index} and len(index) == 2599 - 2
+    assert next(store.key_index("t", "Missing")) == (None, "1", item("t", "1").etag, "h1")
+    assert list(store.key_index("nothing", "SyncKey")) == []
+
+
 def test_upsert_replaces_and_the_last_duplicate_wins(store: StateStore) -> None:
     sync(store, "projects", item("projects", "1"))
     newer = item("projects", "1", etag='"{4F1E-1},3"', fields={"Title": "neu"}, content_hash="x")

@@ -29,7 +29,7 @@ from sp_sync.adapters.store._common import (
 )
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
-from sp_sync.ports import OutboxEntry, RunRecord
+from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
 
 _UNSET: Any = object()
 
@@ -195,6 +195,10 @@ class MemoryStore:
             rows = list(state.items.values()) if state else []
         rows.sort(key=lambda i: id_sort_key(i.id))
         return iter([i for i in rows if include_deleted or i.deleted_at is None])
+
+    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
+        return iter([(i.fields.get(key_field), i.id, i.etag, i.content_hash)
+                     for i in self.items(list_key)])
 
     def count(self, list_key: str) -> int:
         with self._lock:

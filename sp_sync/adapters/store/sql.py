@@ -33,9 +33,10 @@ from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
 from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
-from sp_sync.ports import OutboxEntry, RunRecord
+from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
+KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)
 BUSY_TIMEOUT_MS = 10_000
 
 # MirrorItem's fields in its constructor's order: a row becomes an item positionally
@@ -300,6 +301,39 @@ class SqlStore:
                 return
             last = rows[-1].item_id
 
+    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
+        """Keyset-paged like :meth:`items`; the key is extracted by the database, so the
+        fields' JSON is neither sent nor decoded."""
+        length = sa.func.length(items.c.item_id)
+        if self.dialect == "sqlite":
+            path = '$."' + key_field.replace('"', '""') + '"'
+            key_cols: tuple[Any, ...] = (
+                sa.func.json_type(items.c.fields, path), sa.func.json_extract(items.c.fields, path)
+            )
+            decode = _sqlite_json_value
+        else:
+            key_cols = (items.c.fields[key_field],)  # json -> 'key', decoded by the driver
+            decode = _first
+        base = sa.select(
+            *key_cols, items.c.item_id, items.c.etag, items.c.content_hash
+        ).where(items.c.list_key == list_key, items.c.deleted_at.is_(None))
+        n = len(key_cols)
+        last: str | None = None
+        while True:
+            query = base
+            if last is not None:
+                query = query.where(
+                    sa.or_(length > len(last), sa.and_(length == len(last), items.c.item_id > last))
+                )
+            query = query.order_by(length, items.c.item_id).limit(KEY_CHUNK)
+            with self._read(f"reading the key index of list {list_key!r}") as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield decode(row), row[n], row[n + 1], row[n + 2]
+            if len(rows) < KEY_CHUNK:
+                return
+            last = rows[-1][n]
+
     def count(self, list_key: str) -> int:
         with self._read("counting items") as conn:
             return int(
@@ -484,6 +518,25 @@ class SqlStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+def _first(row: Any) -> Any:
+    return row[0]
+
+
+def _sqlite_json_value(row: Any) -> Any:
+    """(json_type, json_extract) → the value as JSON decoding of the fields would give it
+    (json_extract alone turns true into 1 and returns objects as text)."""
+    kind, value = row[0], row[1]
+    if kind == "text" or kind == "integer" or kind == "real":
+        return value
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind == "object" or kind == "array":
+        return _json_loads(value)
+    return None  # absent or JSON null
 
 
 def _item(row: Any) -> MirrorItem:
