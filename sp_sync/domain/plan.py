@@ -18,10 +18,13 @@ any                    several              keep the lowest id, DELETE the other
 "Equal" is the canonical comparison of :mod:`sp_sync.domain.normalize`, over ``columns``
 plus the key only — other columns of the target are never touched.
 
-Shortcut: when ``columns`` plus the key are exactly the target spec's hashed columns, a
-desired row whose content hash equals the item's stored ``content_hash`` (the pull's
-hash over the same columns, same canonical form) is equal without comparing column by
-column; any other row is compared column by column as before.
+Shortcut: when the target spec hashes every one of ``columns`` (see :func:`hash_basis`),
+a desired row whose content hash equals the item's stored ``content_hash`` (the pull's
+hash, same canonical form) is equal without comparing column by column; any other row
+is compared column by column as before.
+
+:func:`plan_indexed` makes the same plan from a light index of the target — (key, id,
+eTag, hash) per item — and loads the fields only of the items it must diff or delete.
 """
 
 from __future__ import annotations
@@ -109,16 +112,20 @@ def changed_fields(
 
 
 def hash_basis(target: ListSpec, cols: Sequence[Column], key_column: str) -> Hasher | None:
-    """The target's content hasher if it hashes exactly ``cols`` (see the module doc).
+    """The target's content hasher if it hashes every column of ``cols`` (module doc).
 
-    ``cols`` as from :func:`compared_columns`. ``None`` when the bases differ (a subset of
-    the columns is synced, another key, duplicate column keys): then no shortcut.
+    ``cols`` as from :func:`compared_columns`. Equal hashes then mean every hashed column
+    is canonically equal — each compared column with the planner's own canonicaliser —
+    and the key is equal by the match itself. Columns hashed but not compared (the
+    SyncKey declared as a column, columns this job does not sync) only make equal
+    hashes rarer. ``None`` for another key, a compared column the target does not hash
+    the same way, or duplicate column keys: then no shortcut.
     """
     specs = [c for c in cols if not isinstance(c, str)]
     names = [c for c in cols if isinstance(c, str)]
     same = (
         target.sync_key_column == key_column
-        and set(specs) == set(target.columns)
+        and set(specs) <= set(target.columns)
         and len({c.key for c in target.columns}) == len(target.columns)
         and all(n == key_column for n in names)
     )
@@ -212,6 +219,112 @@ def plan(
             fields[key_column] = row.sync_key
             result.actions.append(WriteAction(ActionKind.CREATE, sync_key=key, fields=fields))
     return result
+
+
+IndexEntry = tuple[Any, str, str | None, str]  # (raw key value, item id, eTag, content hash)
+Loader = Callable[[Sequence[str]], Mapping[str, MirrorItem]]
+LOAD_BATCH = 500  # items fetched per load() call: only the rows that need their fields
+
+
+def plan_indexed(
+    desired: Iterable[DesiredRow],
+    index: Iterable[IndexEntry],
+    load: Loader,
+    key_column: str,
+    columns: Sequence[Column],
+    delete: bool = True,
+    target: ListSpec | None = None,
+) -> tuple[Plan, dict[str, DesiredRow]]:
+    """:func:`plan` from the target's light key index (live items, ordered by id).
+
+    Same plan as :func:`plan` over the same items. A desired row whose hash matches its
+    item's (the module doc's shortcut) is decided from the index alone and not kept; the
+    items to diff or delete are fetched with ``load`` (ids → items) in batches. Desired
+    rows are streamed. Returns the plan and the desired rows that were not decided
+    equal by hash, by canonical key (all rows an action can be replanned from).
+    """
+    cols = compared_columns(columns, key_column)
+    compiled = compile_columns(cols)
+    hasher = hash_basis(target, cols, key_column) if target is not None else None
+    key_canon = canonicalizer(key_column)
+    result = Plan()
+
+    by_key: dict[str, IndexEntry] = {}  # the item kept per key (lowest id)
+    extra: dict[str, list[IndexEntry]] = {}  # duplicates to delete
+    keyless: list[IndexEntry] = []
+    for entry in index:
+        result.current_count += 1
+        key = key_canon(entry[0])
+        if key is None:
+            keyless.append(entry)
+        elif (text := str(key)) in by_key:
+            extra.setdefault(text, []).append(entry)
+        else:
+            by_key[text] = entry
+    for key, more in extra.items():
+        group = sorted([by_key[key], *more], key=_entry_order)
+        by_key[key], extra[key] = group[0], group[1:]
+
+    wanted: dict[str, DesiredRow | None] = {}  # None: equal by hash
+    for row in desired:
+        key = str(key_canon(row.sync_key))
+        hit = by_key.get(key)
+        if (
+            hasher is not None and hit is not None and hit[3]
+            and hasher({**row.fields, key_column: row.sync_key}) == hit[3]
+        ):
+            wanted[key] = None
+        else:
+            wanted[key] = row  # repeated key: last wins (and keeps the first position)
+    result.desired_count = len(wanted)
+
+    steps: list[tuple[str, IndexEntry, DesiredRow | None]] = []  # row None: delete
+    for key, keep in by_key.items():
+        for dup in extra.get(key, ()):
+            result.duplicates += 1
+            steps.append((key, dup, None))
+        if key not in wanted:
+            if delete:
+                steps.append((key, keep, None))
+            continue
+        want = wanted[key]
+        if want is None:
+            result.unchanged += 1
+        else:
+            steps.append((key, keep, want))
+    if delete:
+        steps.extend(("", e, None) for e in sorted(keyless, key=_entry_order))
+    for start in range(0, len(steps), LOAD_BATCH):
+        batch = steps[start:start + LOAD_BATCH]
+        loaded = load([e[1] for _, e, _ in batch])
+        for key, (_, item_id, etag, _), want in batch:
+            item = loaded.get(item_id)
+            old: Mapping[str, Any] = item.fields if item is not None else {}
+            if item is not None:
+                etag = item.etag
+            if want is None:
+                result.actions.append(WriteAction(ActionKind.DELETE, key, item_id, etag))
+                result.before[item_id] = old
+                continue
+            diff = _diff({**want.fields, key_column: want.sync_key}, old, compiled)
+            if diff:
+                result.actions.append(
+                    WriteAction(ActionKind.UPDATE, key, item_id, etag, fields=diff)
+                )
+                result.before[item_id] = old
+            else:
+                result.unchanged += 1
+    for key, maybe in wanted.items():
+        if maybe is not None and key not in by_key:
+            fields = {k: v for k, v in maybe.fields.items() if not is_empty(v)}
+            fields[key_column] = maybe.sync_key
+            result.actions.append(WriteAction(ActionKind.CREATE, sync_key=key, fields=fields))
+    return result, {k: r for k, r in wanted.items() if r is not None}
+
+
+def _entry_order(entry: IndexEntry) -> tuple[int, int, str]:
+    item_id = entry[1]
+    return (0, int(item_id), "") if item_id.isdigit() else (1, 0, item_id)
 
 
 def check_mass_delete(

@@ -42,7 +42,9 @@ from sp_sync.domain.plan import (
     check_mass_delete,
     compared_columns,
     format_plan,
+    hash_basis,
     plan,
+    plan_indexed,
 )
 from sp_sync.engine.apply import ApplyResult, apply_plan
 from sp_sync.engine.pull import PullResult, dependencies, pull_lists
@@ -197,7 +199,14 @@ def desired_rows(
     params: SyncParamsLike, source: ListSpec, target: ListSpec, records: Iterable[Record],
     tz: ZoneInfo,
 ) -> list[DesiredRow]:
-    rows: list[DesiredRow] = []
+    return list(iter_desired_rows(params, source, target, records, tz))
+
+
+def iter_desired_rows(
+    params: SyncParamsLike, source: ListSpec, target: ListSpec, records: Iterable[Record],
+    tz: ZoneInfo,
+) -> Iterator[DesiredRow]:
+    """The rows ``params`` wants in ``target``, one per matching source record."""
     seen: dict[str, str] = {}
     cols = [(target.column(t).field_name, wire_writer(target.column(t), tz), s)
             for t, s in params.columns.items()]
@@ -216,8 +225,7 @@ def desired_rows(
         seen[sync_key] = rec.id
         values = rec.values
         fields = {name: write(values.get(s)) for name, write, s in cols}
-        rows.append(DesiredRow(sync_key=sync_key, fields=fields))
-    return rows
+        yield DesiredRow(sync_key=sync_key, fields=fields)
 
 
 # --------------------------------------------------------------------------- the job
@@ -305,9 +313,19 @@ def run_sync_job(
 
     columns = [tgt.column(k) for k in params.columns]
     with gc_paused():
-        rows = desired_rows(params, src, tgt, counted(), tz)
-        result = plan(rows, store.items(tgt.key), key_column, columns,
-                      delete=params.delete, target=tgt)
+        if hash_basis(tgt, compared_columns(columns, key_column), key_column) is not None:
+            # Light path: (key, id, eTag, hash) per target item; fields only where needed.
+            result, kept = plan_indexed(
+                iter_desired_rows(params, src, tgt, counted(), tz),
+                store.key_index(tgt.key, key_column),
+                lambda ids: store.get_many(tgt.key, ids),
+                key_column, columns, delete=params.delete, target=tgt,
+            )
+            rows = list(kept.values())
+        else:  # no hash to decide equality by: every item is diffed anyway
+            rows = desired_rows(params, src, tgt, counted(), tz)
+            result = plan(rows, store.items(tgt.key), key_column, columns,
+                          delete=params.delete, target=tgt)
     text = format_plan(result)
 
     reason = check_mass_delete(result, params.mass_delete_share, source_count=source_count)
