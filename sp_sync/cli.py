@@ -264,21 +264,13 @@ def runs(
 @app.command()
 def provision() -> None:
     """Create the lists sp-sync writes (targets) and add missing columns."""
-    from sp_sync.domain.provisioning import column_definitions
-    from sp_sync.engine.runner import ref_for
-    from sp_sync.wiring import services
+    from sp_sync.wiring import provision_targets, services
 
     try:
         config = _config()
         with services(config) as svc:
-            admin: Any = svc.writer
-            for spec in config.mapping.lists:
-                if spec.role != "target":
-                    continue
-                created = admin.ensure_list(
-                    ref_for(svc, spec), column_definitions(spec, config.mapping)
-                )
-                console.print(f"{spec.title}: {'created' if created else 'up to date'}")
+            for title, created in provision_targets(svc, config.mapping).items():
+                console.print(f"{title}: {'created' if created else 'up to date'}")
     except SpSyncError as exc:
         raise _fail(exc) from None
 
@@ -321,13 +313,12 @@ def emulator_serve(
 def snapshot(file: Path) -> None:
     """Copy the mapped lists of the configured site into an emulator seed file."""
     from sp_sync.adapters.graph.snapshot import snapshot as take
-    from sp_sync.wiring import services
+    from sp_sync.wiring import graph_lists, services
 
     try:
         config = _config()
         with services(config) as svc:
-            lists: Any = svc.source  # the Graph adapter itself: snapshots read raw lists
-            data = take(lists, config.mapping, config.settings.site_url)
+            data = take(graph_lists(svc), config.mapping, config.settings.site_url)
     except SpSyncError as exc:
         raise _fail(exc) from None
     file.parent.mkdir(parents=True, exist_ok=True)

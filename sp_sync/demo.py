@@ -22,12 +22,11 @@ from rich.table import Table
 
 from sp_sync.clock import FixedClock
 from sp_sync.domain.model import ListMapping
-from sp_sync.domain.provisioning import column_definitions
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
-from sp_sync.engine.runner import RunOutcome, ref_for, run_job
+from sp_sync.engine.runner import RunOutcome, run_job
 from sp_sync.settings import load_settings
-from sp_sync.wiring import load_config, services
+from sp_sync.wiring import load_config, provision_targets, services
 
 DEMO_DIR = Path("var/demo")
 # The cycle: last week's state is synced, people edit their lists during the week, then
@@ -102,10 +101,7 @@ def run_demo(
         console.print(f"  emulator: {info.graph_url}  site: {info.site_url}")
         outcomes: list[RunOutcome] = []
         with services(config, clock=clock) as svc:
-            admin: Any = svc.writer
-            for spec in config.mapping.lists:
-                if spec.role == "target":
-                    admin.ensure_list(ref_for(svc, spec), column_definitions(spec, config.mapping))
+            provision_targets(svc, config.mapping)
             outcomes.append(run_job(svc, config.job("dtc-sync")))
             edits = people_edit_the_lists(emu, config.mapping, seed)
             outcomes.append(run_job(svc, config.job("dtc-sync")))

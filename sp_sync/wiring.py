@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sp_sync.adapters.graph.admin import provision
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.source import GraphLists
@@ -129,3 +130,15 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
     finally:
         store.close()
         conn.close()
+
+
+def graph_lists(svc: Services) -> GraphLists:
+    """The Graph adapter behind the ports, for admin commands (provision, snapshot)."""
+    if not isinstance(svc.writer, GraphLists):
+        raise TypeError("this command needs the Graph adapter")
+    return svc.writer
+
+
+def provision_targets(svc: Services, mapping: ListMapping) -> dict[str, bool]:
+    """Create or complete every target list (lookup targets first); title → changed."""
+    return provision(graph_lists(svc), mapping, svc.site_url)

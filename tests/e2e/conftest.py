@@ -13,12 +13,11 @@ import pytest
 
 from sp_sync.clock import FixedClock
 from sp_sync.demo import demo_clock
-from sp_sync.domain.provisioning import column_definitions
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
-from sp_sync.engine.runner import Services, ref_for
+from sp_sync.engine.runner import Services
 from sp_sync.settings import Settings, load_settings
-from sp_sync.wiring import Config, load_config, services
+from sp_sync.wiring import Config, load_config, provision_targets, services
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Berlin")
@@ -61,8 +60,5 @@ def tenant(tmp_path: Path) -> Iterator[Tenant]:
     with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
         config = load_config(settings_for(emu, tmp_path))
         with services(config, clock=clock) as svc:
-            admin: Any = svc.writer
-            for spec in config.mapping.lists:
-                if spec.role == "target":
-                    admin.ensure_list(ref_for(svc, spec), column_definitions(spec, config.mapping))
+            provision_targets(svc, config.mapping)
             yield Tenant(emu, config, svc, clock, seed)
