@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,12 +54,19 @@ def settings_for(emu: Emulator, tmp: Path, **extra: Any) -> Settings:
     return load_settings(**overrides)
 
 
-@pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[Tenant]:
+@contextmanager
+def open_tenant(tmp_path: Path, **settings: Any) -> Iterator[Tenant]:
+    """The demo tenant on a fresh emulator, target lists provisioned, sp-sync connected."""
     clock = demo_clock(MONDAY, TZ)
     seed = demo_seed(MONDAY)
     with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
-        config = load_config(settings_for(emu, tmp_path))
+        config = load_config(settings_for(emu, tmp_path, **settings))
         with services(config, clock=clock) as svc:
             provision_targets(svc, config.mapping)
             yield Tenant(emu, config, svc, clock, seed)
+
+
+@pytest.fixture
+def tenant(tmp_path: Path) -> Iterator[Tenant]:
+    with open_tenant(tmp_path) as t:
+        yield t

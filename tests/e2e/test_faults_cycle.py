@@ -7,25 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from sp_sync.demo import demo_clock
-from sp_sync.emulator import Emulator
 from sp_sync.emulator.faults import FaultRule
-from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.runner import run_job
-from sp_sync.wiring import load_config, services
 
-from .conftest import MONDAY, TZ, Tenant, settings_for
+from .conftest import Tenant, open_tenant
 
 
 @pytest.fixture
 def impatient(tmp_path: Path) -> Iterator[Tenant]:
     """The DTC tenant with a run time budget of 3 s, so throttling can outlast a run."""
-    clock = demo_clock(MONDAY, TZ)
-    seed = demo_seed(MONDAY)
-    with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
-        config = load_config(settings_for(emu, tmp_path, run_time_budget_s=3))
-        with services(config, clock=clock) as svc:
-            yield Tenant(emu, config, svc, clock, seed)
+    with open_tenant(tmp_path, run_time_budget_s=3) as t:
+        yield t
 
 
 def test_throttling_past_the_budget_ends_partial_and_loses_nothing(impatient: Tenant) -> None:
