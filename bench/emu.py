@@ -21,7 +21,7 @@ _EDIT_THREADS = 8  # control calls pay the emulated latency too; overlap them
 
 class EmulatorProcess:
     def __init__(self, seed_file: Path, latency_ms: int, state_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "sp_sync.cli", "emulator", "serve", "--port", "0",
+        cmd = [sys.executable, "-m", "sp_sync.app.cli", "emulator", "serve", "--port", "0",
                "--seed", str(seed_file), "--latency-ms", str(latency_ms),
                "--state-dir", str(state_dir)]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

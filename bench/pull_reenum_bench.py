@@ -16,10 +16,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.adapters.store import open_store
+from sp_sync.config.mapping import load_mapping
 from sp_sync.engine.pull import pull_list
-from sp_sync.mapping import load_mapping
+from sp_sync.testing.memory_lists import MemoryLists
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class MailJobs(Protocol):
-    """What the runner needs from the digest side (wired in ``sp_sync.wiring``)."""
+    """What the runner needs from the digest side (wired in ``sp_sync.app.wiring``)."""
 
     def run(self, job_name: str, kind: str, params: Any, now: datetime) -> dict[str, Any]:
         """Send what is due for the job; returns stats such as {"sent": 1, "late": 0}."""
@@ -44,7 +44,7 @@ class MailJobs(Protocol):
 
 @dataclass
 class Services:
-    """Everything a job run needs, as ports (adapters are chosen in ``sp_sync.wiring``)."""
+    """Everything a job run needs, as ports (adapters are chosen in ``sp_sync.app.wiring``)."""
 
     mapping: ListMapping
     store: StateStore

@@ -58,7 +58,7 @@ _YES, _NO = "Ja", "Nein"  # booleans written into text columns (user-facing: Ger
 
 
 class SyncParamsLike(Protocol):
-    """What :func:`run_sync_job` reads (``SyncParams`` here or ``sp_sync.jobs.SyncParams``)."""
+    """What :func:`run_sync_job` reads (``SyncParams`` here or the job file's)."""
 
     @property
     def source(self) -> str: ...

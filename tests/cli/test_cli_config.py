@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sp_sync.cli import EXIT_CONFIG, app
+from sp_sync.app.cli import EXIT_CONFIG, app
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import generate_latest
 
-from sp_sync.jobs import load_jobs
-from sp_sync.mapping import load_mapping
-from sp_sync.observability import Metrics
-from sp_sync.scheduling import MISFIRE_GRACE_S, build_scheduler, next_runs
+from sp_sync.app.observability import Metrics
+from sp_sync.app.scheduling import MISFIRE_GRACE_S, build_scheduler, next_runs
+from sp_sync.config.jobs import load_jobs
+from sp_sync.config.mapping import load_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Berlin")

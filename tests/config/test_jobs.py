@@ -8,10 +8,10 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sp_sync.config.jobs import DigestParams, PullParams, SyncParams, load_jobs, trigger
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListMapping
 from sp_sync.errors import ConfigError
-from sp_sync.jobs import DigestParams, PullParams, SyncParams, load_jobs, trigger
-from sp_sync.mapping import load_mapping
 
 from .conftest import REPO
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ColumnType
 from sp_sync.domain.provisioning import column_definitions
 from sp_sync.errors import ConfigError
-from sp_sync.mapping import load_mapping
 
 from .conftest import REPO
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from sp_sync.config.settings import Settings, load_settings
 from sp_sync.errors import ConfigError
-from sp_sync.settings import Settings, load_settings
 
 from .conftest import REPO
 

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sp_sync.app.demo import demo_clock
+from sp_sync.app.wiring import Config, load_config, provision_targets, services
 from sp_sync.clock import FixedClock
-from sp_sync.demo import demo_clock
+from sp_sync.config.settings import Settings, load_settings
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.runner import Services
-from sp_sync.settings import Settings, load_settings
-from sp_sync.wiring import Config, load_config, provision_targets, services
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Berlin")

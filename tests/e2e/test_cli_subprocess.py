@@ -18,7 +18,7 @@ import requests
 
 from .conftest import REPO
 
-SP_SYNC = [sys.executable, "-m", "sp_sync.cli"]
+SP_SYNC = [sys.executable, "-m", "sp_sync.app.cli"]
 
 
 @pytest.fixture(scope="module")

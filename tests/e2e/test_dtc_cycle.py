@@ -6,9 +6,9 @@ import email
 from email import policy
 from pathlib import Path
 
-from sp_sync.demo import run_demo
+from sp_sync.app.demo import run_demo
+from sp_sync.config.mapping import load_mapping
 from sp_sync.engine.runner import run_job
-from sp_sync.mapping import load_mapping
 
 from .conftest import MONDAY, REPO, Tenant
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from sp_sync.demo import demo_clock
+from sp_sync.app.demo import demo_clock
+from sp_sync.app.wiring import load_config, services
 from sp_sync.domain.model import ColumnType, ListMapping
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.runner import run_job
-from sp_sync.wiring import load_config, services
 
 from .conftest import MONDAY, TZ, Tenant, settings_for
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.adapters.store import open_store
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListMapping, ListSpec
-from sp_sync.mapping import load_mapping
 from sp_sync.ports import ListRef, StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Berlin")

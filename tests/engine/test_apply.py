@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import (
     ActionKind,
     ColumnSpec,
@@ -19,6 +18,7 @@ from sp_sync.domain.model import (
 from sp_sync.domain.normalize import content_hash
 from sp_sync.domain.plan import Plan, changed_fields, plan
 from sp_sync.engine.apply import apply_plan
+from sp_sync.testing.memory_lists import MemoryLists
 
 T = "Ziel"
 KEY = "SyncKey"

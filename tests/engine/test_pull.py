@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import ListMapping, MirrorItem
 from sp_sync.domain.normalize import content_hash
 from sp_sync.engine.pull import dependency_order, pull_list, pull_lists
 from sp_sync.errors import CursorExpired, TransientError
 from sp_sync.ports import DeltaPage, ListRef, StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 from .conftest import ANNA, BEN, NOW, refs_for
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import ColumnSpec, ColumnType, ListMapping, ListSpec
 from sp_sync.engine.pull import decode_cursor, pull_list, pull_select, select_fingerprint
 from sp_sync.ports import StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 from .conftest import ANNA, BEN, NOW
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import Link, ListMapping, Lookup, Person
 from sp_sync.engine.pull import pull_lists
 from sp_sync.engine.records import StoreResolver, load_records
 from sp_sync.ports import StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 from .conftest import ANNA, BEN, NOW, TZ, refs_for
 

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sp_sync.adapters.memory_lists import BUILTIN_COLUMNS, MemoryLists
 from sp_sync.adapters.store import open_store
 from sp_sync.clock import FixedClock
 from sp_sync.domain.model import ListMapping, ListSpec
@@ -20,6 +19,7 @@ from sp_sync.domain.schema import check_columns
 from sp_sync.engine.runner import Services, run_job, run_pull
 from sp_sync.errors import GraphError, PermissionDenied
 from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, StateStore
+from sp_sync.testing.memory_lists import BUILTIN_COLUMNS, MemoryLists
 
 from .conftest import ANNA, BEN, NOW
 

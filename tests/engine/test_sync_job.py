@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import ListMapping
 from sp_sync.engine.sync_job import SyncJobResult, SyncParams, run_sync_job
 from sp_sync.errors import MassDeleteRefused
 from sp_sync.ports import StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 from .conftest import ANNA, BEN, NOW, TZ, refs_for
 
@@ -158,8 +158,8 @@ def test_writes_survive_faults_and_converge(
 def test_the_shipped_job_file_runs_as_is(
     sp: MemoryLists, store: StateStore, mapping: ListMapping
 ) -> None:
-    from sp_sync.jobs import SyncParams as JobParams
-    from sp_sync.jobs import load_jobs
+    from sp_sync.config.jobs import SyncParams as JobParams
+    from sp_sync.config.jobs import load_jobs
 
     from .conftest import REPO
 

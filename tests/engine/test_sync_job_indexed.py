@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from sp_sync.adapters.memory_lists import MemoryLists
 from sp_sync.domain.model import ListMapping, MirrorItem
 from sp_sync.engine.sync_job import run_sync_job
 from sp_sync.ports import StateStore
+from sp_sync.testing.memory_lists import MemoryLists
 
 from .conftest import BEN, NOW, TZ, refs_for
 from .test_sync_job import (  # noqa: F401  (collected again here, on the light mapping)

@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sp_sync.adapters.memory_lists import APP_USER_ID, MemoryLists
 from sp_sync.adapters.store.memory import MemoryStore
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListSpec, OutcomeStatus
 from sp_sync.domain.normalize import content_hash
 from sp_sync.engine.sync_job import SyncJobResult, run_sync_job
 from sp_sync.errors import MassDeleteRefused, TransientError
-from sp_sync.mapping import load_mapping
 from sp_sync.ports import ListRef
+from sp_sync.testing.memory_lists import APP_USER_ID, MemoryLists
 
 from .conftest import ANNA, BEN, NOW, TZ
 from .test_sync_job import PARAMS, PUBLIC

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ColumnType, ListMapping
 from sp_sync.emulator.seeds.demo import DATA_PROBLEMS, DEMO_COUNTS, demo_counts, demo_seed
-from sp_sync.mapping import load_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 12, 1)

@@ -1,4 +1,4 @@
-"""Settings the Graph adapter needs, decoupled from ``sp_sync.settings``.
+"""Settings the Graph adapter needs, decoupled from ``sp_sync.config.settings``.
 
 The lead maps ``Settings`` → :class:`GraphConfig`; tests build one from the emulator's info.
 ``sleep`` and ``clock`` are injectable so tests can record waits instead of sleeping.

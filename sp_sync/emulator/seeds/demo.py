@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ColumnType, ListMapping, ListSpec
 from sp_sync.domain.provisioning import column_definitions
 from sp_sync.errors import ConfigError
-from sp_sync.mapping import load_mapping
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOSTNAME = "mannheim.sharepoint.com"

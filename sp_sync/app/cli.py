@@ -63,8 +63,8 @@ def _fail(exc: SpSyncError) -> typer.Exit:
 
 
 def _config() -> Any:
-    from sp_sync.settings import load_settings
-    from sp_sync.wiring import load_config
+    from sp_sync.app.wiring import load_config
+    from sp_sync.config.settings import load_settings
 
     return load_config(load_settings())
 
@@ -97,8 +97,8 @@ def check(
             + ", ".join(j.name for j in config.jobs)
         )
         if connect:
+            from sp_sync.app.wiring import services
             from sp_sync.engine.runner import ref_for
-            from sp_sync.wiring import services
 
             with services(config) as svc:
                 for spec in config.mapping.lists:
@@ -114,8 +114,8 @@ def list_jobs(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the configured jobs with their schedule and next run."""
+    from sp_sync.app.scheduling import next_runs
     from sp_sync.clock import SystemClock
-    from sp_sync.scheduling import next_runs
 
     try:
         config = _config()
@@ -160,8 +160,8 @@ def run_job_cmd(
     ] = False,
 ) -> None:
     """Run one job now."""
+    from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
-    from sp_sync.wiring import services
 
     try:
         config = _config()
@@ -192,10 +192,10 @@ def run(
     ] = None,
 ) -> None:
     """Start the daemon: every enabled job on its schedule (Ctrl-C stops)."""
+    from sp_sync.app.observability import Metrics
+    from sp_sync.app.scheduling import build_scheduler
+    from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
-    from sp_sync.observability import Metrics
-    from sp_sync.scheduling import build_scheduler
-    from sp_sync.wiring import services
 
     try:
         config = _config()
@@ -243,7 +243,7 @@ def runs(
 ) -> None:
     """Show the run history (newest first)."""
     from sp_sync.adapters.store import open_store
-    from sp_sync.settings import load_settings
+    from sp_sync.config.settings import load_settings
 
     try:
         settings = load_settings()
@@ -264,7 +264,7 @@ def runs(
 @app.command()
 def provision() -> None:
     """Create the lists sp-sync writes (targets) and add missing columns."""
-    from sp_sync.wiring import provision_targets, services
+    from sp_sync.app.wiring import provision_targets, services
 
     try:
         config = _config()
@@ -281,7 +281,7 @@ def digest_preview(
     period: Annotated[str | None, typer.Option(help="ISO week such as 2026-W49.")] = None,
 ) -> None:
     """Render a digest from the state store without sending; print the HTML file's path."""
-    from sp_sync.mail_wiring import preview_digest
+    from sp_sync.app.mail_wiring import preview_digest
 
     try:
         config = _config()
@@ -313,7 +313,7 @@ def emulator_serve(
 def snapshot(file: Path) -> None:
     """Copy the mapped lists of the configured site into an emulator seed file."""
     from sp_sync.adapters.graph.snapshot import snapshot as take
-    from sp_sync.wiring import graph_lists, services
+    from sp_sync.app.wiring import graph_lists, services
 
     try:
         config = _config()
@@ -335,7 +335,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run one whole DTC cycle on the embedded emulator (seeded with the DTC demo tenant)."""
-    from sp_sync.demo import run_demo
+    from sp_sync.app.demo import run_demo
 
     if logging.getLogger().level > logging.DEBUG:  # the summary says it all; -v shows the log
         logging.getLogger("sp_sync").setLevel(logging.WARNING)

@@ -13,15 +13,15 @@ from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.source import GraphLists
 from sp_sync.adapters.store import open_store
+from sp_sync.app.mail_wiring import mail_jobs
 from sp_sync.clock import SystemClock
+from sp_sync.config.jobs import JobSpec, load_jobs
+from sp_sync.config.mapping import load_mapping
+from sp_sync.config.settings import Settings
 from sp_sync.domain.model import ListMapping
 from sp_sync.engine.runner import Services
 from sp_sync.errors import ConfigError
-from sp_sync.jobs import JobSpec, load_jobs
-from sp_sync.mail_wiring import mail_jobs
-from sp_sync.mapping import load_mapping
 from sp_sync.ports import Clock
-from sp_sync.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from sp_sync.app.wiring import load_config, provision_targets, services
 from sp_sync.clock import FixedClock
+from sp_sync.config.settings import load_settings
 from sp_sync.domain.model import ListMapping
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.runner import RunOutcome, run_job
-from sp_sync.settings import load_settings
-from sp_sync.wiring import load_config, provision_targets, services
 
 DEMO_DIR = Path("var/demo")
 # The cycle: last week's state is synced, people edit their lists during the week, then

@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from sp_sync.jobs import JobSpec, trigger
+from sp_sync.config.jobs import JobSpec, trigger
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sp_sync.config.settings import read_toml
 from sp_sync.domain.model import ColumnSpec, ColumnType, ListMapping, ListSpec
 from sp_sync.errors import ConfigError
-from sp_sync.settings import read_toml
 
 LIST_KEYS = frozenset({"title", "role", "site_url", "sync_key", "columns"})
 COLUMN_KEYS = frozenset({"name", "type", "display", "list", "choices", "required", "indexed"})

@@ -12,6 +12,8 @@ from sp_sync.adapters.mail.files import FileTransport
 from sp_sync.adapters.mail.smtp import SmtpTransport
 from sp_sync.adapters.store import open_store
 from sp_sync.clock import SystemClock
+from sp_sync.config.jobs import DigestParams, RemindersParams
+from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
 from sp_sync.engine.digests import (
@@ -27,9 +29,7 @@ from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.engine.records import StoreResolver, load_records
 from sp_sync.engine.runner import Services
 from sp_sync.errors import ConfigError
-from sp_sync.jobs import DigestParams, RemindersParams
 from sp_sync.ports import MailTransport, StateStore
-from sp_sync.settings import Settings
 
 
 def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport:

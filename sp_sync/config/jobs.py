@@ -26,9 +26,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sp_sync.config.settings import format_errors, read_toml
 from sp_sync.domain.model import ListMapping
 from sp_sync.errors import ConfigError
-from sp_sync.settings import format_errors, read_toml
 
 Kind = Literal["pull", "sync", "digest", "reminders"]
 KINDS: tuple[str, ...] = ("pull", "sync", "digest", "reminders")

@@ -1,0 +1,1 @@
+"""The edge: command line, wiring of adapters, the daemon loop, the demo."""

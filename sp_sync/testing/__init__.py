@@ -1,0 +1,1 @@
+"""Fakes for tests (an in-memory SharePoint). Never imported by production code."""
