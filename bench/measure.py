@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import naive
 from bench.emu import graph_cost
-from bench.seed import SITE_URL, SOURCE_TITLE, TARGET_TITLE, mapping
+from bench.seed import COPY_JOB, SITE_URL, SOURCE_TITLE, TARGET_TITLE, mapping
 
 Step = Callable[[], dict[str, Any]]
 
@@ -121,16 +121,19 @@ def _sync_job(lists: Any, store: Any, lm: Any, refs: Any) -> dict[str, Any]:
     """The list-to-list job: it pulls people, source and target itself, plans, writes."""
     from zoneinfo import ZoneInfo
 
-    from sp_sync.engine.sync_job import SyncParams, run_sync_job
+    from sp_sync.clock import SystemClock
+    from sp_sync.engine.context import RunContext, Services
+    from sp_sync.engine.pipeline import write
+    from sp_sync.kinds.sync import SyncParams, copy_producer
 
     cols = {c.key: c.key for c in lm.get("bench_source").columns}
     params = SyncParams(source="bench_source", target="bench_target", columns=cols)
-    result = run_sync_job(
-        params, lm, lists, lists, store, lambda s: refs[s.key],
-        ZoneInfo("Europe/Berlin"), datetime.now(UTC),
-    )  # fmt: skip
+    svc = Services(mapping=lm, store=store, source=lists, writer=lists, clock=SystemClock(),
+                   tz=ZoneInfo("Europe/Berlin"), site_url=SITE_URL, stats=lists.stats)
+    ctx = RunContext(COPY_JOB, svc, datetime.now(UTC), store)
+    [result] = write(ctx, [copy_producer(ctx, ctx.job, params)])
     p = result.plan
-    return {"pulls": {k: r.as_dict() for k, r in result.pulls.items()},
+    return {"pulls": {k: r.as_dict() for k, r in ctx.pulls.items()},
             "plan": {"creates": p.creates, "updates": p.updates, "deletes": p.deletes,
                      "unchanged": p.unchanged},
             "written": result.writes}

@@ -66,9 +66,12 @@ def item_fields(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+COPY_JOB = "bench-copy"  # the list-to-list job's name: its rows' scope is "copy:bench-copy:"
+
+
 def sync_key(i: int) -> str:
-    """The SyncKey sp-sync gives the copy of source item ``i`` ("<list key>:<item id>")."""
-    return f"bench_source:{i}"
+    """The SyncKey sp-sync gives the copy of source item ``i`` ("copy:<job>:<item id>")."""
+    return f"copy:{COPY_JOB}:{i}"
 
 
 def make_seed(n: int, seed: int = 4) -> dict[str, Any]:

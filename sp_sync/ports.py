@@ -8,7 +8,8 @@ and one contract test suite runs against every implementation.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -18,6 +19,7 @@ from sp_sync.domain.model import (
     FieldChange,
     MirrorItem,
     RawItem,
+    RunRecord,
     WriteAction,
     WriteOutcome,
 )
@@ -73,6 +75,51 @@ class RequestStats:
             "waited_seconds": round(self.waited_seconds, 3),
             "writes": self.writes,
         }
+
+    def add(self, **counts: float) -> None:
+        """Add to the named counters (``requests=1, resource_units=2``)."""
+        for name, amount in counts.items():
+            setattr(self, name, getattr(self, name) + amount)
+
+
+@dataclass
+class RunMeter:
+    """What one job run costs and how long it may wait: its own counters and time budget.
+
+    The runner activates a fresh meter for each run (:func:`metered`) in the thread that
+    runs it; adapters charge the active meter (:func:`charge`) as well as their own
+    process-wide totals. Two runs that overlap on the daemon's two worker threads thus
+    neither count each other's requests nor reset each other's budget.
+    """
+
+    stats: RequestStats = field(default_factory=RequestStats)
+    deadline: float | None = None  # on the adapter's clock; set by it at the first request
+
+
+_ACTIVE_METER: ContextVar[RunMeter | None] = ContextVar("sp_sync_run_meter", default=None)
+
+
+def active_meter() -> RunMeter | None:
+    """The meter of the run this thread (or context) is working for, if any."""
+    return _ACTIVE_METER.get()
+
+
+@contextmanager
+def metered(meter: RunMeter) -> Iterator[RunMeter]:
+    """Make ``meter`` the active one for the block (this thread/context only)."""
+    token = _ACTIVE_METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _ACTIVE_METER.reset(token)
+
+
+def charge(total: RequestStats, **counts: float) -> None:
+    """Count ``counts`` in ``total`` (an adapter's lifetime figures) and the active run."""
+    total.add(**counts)
+    meter = _ACTIVE_METER.get()
+    if meter is not None and meter.stats is not total:
+        meter.stats.add(**counts)
 
 
 class ListSource(Protocol):
@@ -139,17 +186,6 @@ class ListAdmin(Protocol):
 
 
 @dataclass(frozen=True)
-class RunRecord:
-    id: int
-    job: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str  # "running" | "ok" | "partial" | "failed"
-    stats: Mapping[str, Any] = field(default_factory=dict)
-    message: str | None = None
-
-
-@dataclass(frozen=True)
 class OutboxEntry:
     """A rendered mail waiting to be (or already) sent. One per (job, period, recipient)."""
 
@@ -197,8 +233,8 @@ class ListSyncTransaction(Protocol):
 KeyIndexEntry = tuple[Any, str, str | None, str]  # (key value, item id, eTag, content hash)
 
 
-class StateStore(Protocol):
-    """sp-sync's own state: mirror, cursors, history, runs, outbox, ledger.
+class MirrorStore(Protocol):
+    """The mirror of the lists: items, tombstones, field history and delta cursors.
 
     Cursors are only ever written inside ``list_sync`` so they commit with their data.
     """
@@ -240,6 +276,10 @@ class StateStore(Protocol):
         """When the list's cursor was last committed."""
         ...
 
+
+class RunHistory(Protocol):
+    """One record per job run: when, outcome, what it cost, what went wrong."""
+
     def start_run(self, job: str, started_at: datetime) -> int: ...
 
     def finish_run(
@@ -255,7 +295,11 @@ class StateStore(Protocol):
         """Newest first."""
         ...
 
-    # Outbox and ledger: exactly-once mail.
+
+class MailLedger(Protocol):
+    """Exactly-once mail: an outbox entry per (job, period, recipient) and a ledger of
+    what each mail job did with each period."""
+
     def outbox_add(
         self, job: str, period: str, recipient: str, message_id: str, mime: bytes, now: datetime
     ) -> OutboxEntry | None:
@@ -284,6 +328,10 @@ class StateStore(Protocol):
     def ledger_periods(self, job: str) -> list[tuple[str, str]]:
         """(period, status) of a job, oldest first."""
         ...
+
+
+class StateStore(MirrorStore, RunHistory, MailLedger, Protocol):
+    """sp-sync's own state, every role in one store (one SQL database or memory)."""
 
     def close(self) -> None: ...
 

@@ -76,6 +76,17 @@ def main_callback(
     _setup_logging(verbose)
 
 
+@app.command("kinds")
+def list_kinds() -> None:
+    """List the job kinds a job file may use (``kind = "…"``) and their parameters."""
+    from sp_sync.kinds import KINDS
+
+    table = Table("kind", "what it does", "params")
+    for kind in KINDS.values():
+        table.add_row(kind.name, kind.summary, ", ".join(kind.params_model.model_fields))
+    console.print(table)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -98,11 +109,10 @@ def check(
         )
         if connect:
             from sp_sync.app.wiring import services
-            from sp_sync.engine.runner import ref_for
 
             with services(config) as svc:
                 for spec in config.mapping.lists:
-                    cols = svc.source.columns(ref_for(svc, spec))
+                    cols = svc.source.columns(svc.ref(spec))
                     console.print(f"  {spec.key}: '{spec.title}' found, {len(cols)} columns")
         console.print("[green]configuration OK[/]")
     except SpSyncError as exc:
@@ -152,7 +162,8 @@ def _iso(at: datetime | None) -> str | None:
 def run_job_cmd(
     name: str,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
+        bool, typer.Option("--dry-run",
+                           help="Print the plan; send, write and record nothing.")
     ] = False,
     allow_mass_delete: Annotated[
         bool,
@@ -170,6 +181,8 @@ def run_job_cmd(
             outcome = run_job(svc, job, dry_run=dry_run, allow_mass_delete=allow_mass_delete)
     except SpSyncError as exc:
         raise _fail(exc) from None
+    if outcome.dry_run:
+        console.print("[bold]dry run:[/] nothing was written, sent or recorded as done")
     if outcome.plan_text:
         console.print(outcome.plan_text, markup=False, highlight=False)
     for line in outcome.details:
@@ -196,6 +209,7 @@ def run(
     from sp_sync.app.scheduling import build_scheduler
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
+    from sp_sync.kinds import KINDS
 
     try:
         config = _config()
@@ -216,7 +230,7 @@ def run(
 
             if once_at_start:  # the ledger makes this idempotent: only what is due is sent
                 for job in config.jobs:
-                    if job.enabled and job.kind in ("digest", "reminders"):
+                    if job.enabled and KINDS[job.kind].sends_mail:
                         fire(job)
             scheduler = build_scheduler(config.jobs, config.settings.zone, fire)
             # SIGTERM (systemd, kill) stops like Ctrl-C: running jobs finish their
@@ -312,13 +326,10 @@ def emulator_serve(
 @app.command()
 def snapshot(file: Path) -> None:
     """Copy the mapped lists of the configured site into an emulator seed file."""
-    from sp_sync.adapters.graph.snapshot import snapshot as take
-    from sp_sync.app.wiring import graph_lists, services
+    from sp_sync.app.wiring import take_snapshot
 
     try:
-        config = _config()
-        with services(config) as svc:
-            data = take(graph_lists(svc), config.mapping, config.settings.site_url)
+        data = take_snapshot(_config())
     except SpSyncError as exc:
         raise _fail(exc) from None
     file.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,12 @@ from sp_sync.adapters.graph.mail import GraphMailTransport
 from sp_sync.adapters.mail.files import FileTransport
 from sp_sync.adapters.mail.smtp import SmtpTransport
 from sp_sync.adapters.store import open_store
+from sp_sync.adapters.store.scratch import ScratchStore
 from sp_sync.clock import SystemClock
-from sp_sync.config.jobs import DigestParams, RemindersParams
 from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
+from sp_sync.engine.context import Services
 from sp_sync.engine.digests import (
     DIGEST_LISTS,
     DigestSources,
@@ -25,11 +27,11 @@ from sp_sync.engine.digests import (
     run_reminders,
     run_weekly_digest,
 )
-from sp_sync.engine.mailing import Mailer, RateLimiter
+from sp_sync.engine.mailing import SYNC_KEY_HEADER, Mailer, RateLimiter
 from sp_sync.engine.records import StoreResolver, load_records
-from sp_sync.engine.runner import Services
 from sp_sync.errors import ConfigError
-from sp_sync.ports import MailTransport, StateStore
+from sp_sync.kinds.mail import DigestParams, RemindersParams
+from sp_sync.ports import MailTransport, SendResult, StateStore
 
 
 def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport:
@@ -94,8 +96,33 @@ def context(settings: Settings, params: DigestParams | None = None) -> MailConte
     )
 
 
+class _PlannedMail(FileTransport):
+    """A dry run's transport: renders each mail into the preview folder, sends nothing,
+    and remembers who would have got what."""
+
+    name = "dry-run"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.planned: list[dict[str, Any]] = []
+
+    def send(self, message: EmailMessage) -> SendResult:
+        result = super().send(message)
+        subject = str(message.get("Subject", ""))
+        key = str(message.get(SYNC_KEY_HEADER, ""))  # job/period/recipient
+        period = key.split("/")[1] if key.count("/") >= 2 else ""
+        self.planned.append({
+            "recipient": str(message.get("To", "")),
+            "subject": subject,
+            "period": period,
+            "late": "[verspätet]" in subject or "[late]" in subject,
+            "preview": result.detail,
+        })
+        return result
+
+
 class DigestJobs:
-    """Runs digest and reminder jobs for the runner (implements ``runner.MailJobs``)."""
+    """Runs digest and reminder jobs for the mail job kinds (``engine.context.MailJobs``)."""
 
     def __init__(self, settings: Settings, mapping: ListMapping, services: Services,
                  conn: GraphConnection | None) -> None:
@@ -112,16 +139,35 @@ class DigestJobs:
         )
         self._flushed = False
 
-    def run(self, job_name: str, kind: str, params: Any, now: datetime) -> dict[str, Any]:
-        store = self.services.store
+    def run(self, job_name: str, kind: str, params: Any, now: datetime,
+            dry_run: bool = False) -> dict[str, Any]:
+        """Send what is due. A dry run does all of it against a scratch store and a
+        transport that only writes previews: nothing is sent, nothing recorded."""
+        if dry_run:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            folder = Path(self.settings.outbox_dir) / "preview" / f"dry-run-{job_name}-{stamp}"
+            planned = _PlannedMail(folder)
+            scratch = ScratchStore(self.services.store)
+            try:
+                mailer = Mailer(scratch, planned, clock=self.services.clock)
+                stats = self._run(scratch, mailer, job_name, kind, params, now)
+            finally:
+                scratch.close()
+            stats["planned_mails"] = planned.planned
+            stats["preview_dir"] = str(folder)
+            return stats
         if not self._flushed:  # settle what a crash left "sending" before anything new
             self.mailer.flush_pending()
             self._flushed = True
+        return self._run(self.services.store, self.mailer, job_name, kind, params, now)
+
+    def _run(self, store: StateStore, mailer: Mailer, job_name: str, kind: str,
+             params: Any, now: datetime) -> dict[str, Any]:
         sources = digest_sources(store, self.mapping, self.settings)
         if kind == "reminders":
             rp: RemindersParams = params
             return run_reminders(
-                store, self.mailer, sources, context(self.settings), now, job=job_name,
+                store, mailer, sources, context(self.settings), now, job=job_name,
                 training_days_before=rp.training_days_before,
                 round_table_days_before=rp.round_table_days_before,
             )
@@ -130,11 +176,11 @@ class DigestJobs:
         late_after = timedelta(minutes=dp.late_after_minutes)
         if dp.audience == "dtc":
             return run_weekly_digest(
-                store, self.mailer, sources, ctx, list(dp.recipients), now, job=job_name,
+                store, mailer, sources, ctx, list(dp.recipients), now, job=job_name,
                 catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
             )
         return run_personal_digests(
-            store, self.mailer, sources, ctx, dp.audience, now, job=job_name,
+            store, mailer, sources, ctx, dp.audience, now, job=job_name,
             opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
         )
 

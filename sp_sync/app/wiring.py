@@ -7,20 +7,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sp_sync.adapters.graph.admin import provision
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.config import GraphConfig
+from sp_sync.adapters.graph.snapshot import snapshot
 from sp_sync.adapters.graph.source import GraphLists
 from sp_sync.adapters.store import open_store
+from sp_sync.adapters.store.scratch import ScratchStore
 from sp_sync.app.mail_wiring import mail_jobs
 from sp_sync.clock import SystemClock
 from sp_sync.config.jobs import JobSpec, load_jobs
 from sp_sync.config.mapping import load_mapping
 from sp_sync.config.settings import Settings
 from sp_sync.domain.model import ListMapping
-from sp_sync.engine.runner import Services
+from sp_sync.engine.context import Services
+from sp_sync.engine.provision import provision
 from sp_sync.errors import ConfigError
+from sp_sync.kinds import KINDS
 from sp_sync.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -106,8 +110,7 @@ def graph_config(settings: Settings) -> GraphConfig:
 def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
     """Open the store and the Graph connection for one process; close both afterwards.
 
-    Also yields the Graph lists adapter itself for commands that need more than the ports
-    (provisioning, snapshots) through ``Services.source``/``writer``."""
+    The Graph lists adapter serves as source, writer and admin (provisioning)."""
     settings = config.settings
     conn = GraphConnection(graph_config(settings))
     assert settings.site_url is not None
@@ -123,7 +126,9 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
             tz=settings.zone,
             site_url=settings.site_url,
             stats=lists.stats,
-            begin_run=lists.start_run,
+            admin=lists,
+            scratch_store=ScratchStore,
+            kinds=KINDS,
         )
         svc.mail_jobs = mail_jobs(config, svc, conn)
         yield svc
@@ -132,13 +137,16 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
         conn.close()
 
 
-def graph_lists(svc: Services) -> GraphLists:
-    """The Graph adapter behind the ports, for admin commands (provision, snapshot)."""
-    if not isinstance(svc.writer, GraphLists):
-        raise TypeError("this command needs the Graph adapter")
-    return svc.writer
-
-
 def provision_targets(svc: Services, mapping: ListMapping) -> dict[str, bool]:
     """Create or complete every target list (lookup targets first); title → changed."""
-    return provision(graph_lists(svc), mapping, svc.site_url)
+    if svc.admin is None:
+        raise ConfigError("provisioning needs a list admin (the Graph connection)")
+    return provision(svc.admin, mapping, svc.site_url)
+
+
+def take_snapshot(config: Config) -> dict[str, Any]:
+    """The mapped lists of the configured site as an emulator seed (``sp-sync snapshot``)."""
+    settings = config.settings
+    with GraphConnection(graph_config(settings)) as conn:
+        assert settings.site_url is not None
+        return snapshot(GraphLists(conn, settings.site_url), config.mapping, settings.site_url)

@@ -13,13 +13,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sp_sync.domain.model import FieldChange, Link, Lookup, Person, Record, Value
-
-if TYPE_CHECKING:
-    from sp_sync.ports import RunRecord
+from sp_sync.domain.model import FieldChange, Link, Lookup, Person, Record, RunRecord, Value
 
 DisplayFn = Callable[[str, str, Any], str]
 """``display(list_key, column_key, raw_graph_value) -> str`` for old → new values."""

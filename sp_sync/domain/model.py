@@ -245,3 +245,16 @@ class WriteOutcome:
     status: OutcomeStatus
     item: RawItem | None = None  # the item as written (new eTag), when the server said so
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One job run in the run history."""
+
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # "running" | "ok" | "partial" | "failed" (a dry run: stats["dry_run"])
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    message: str | None = None

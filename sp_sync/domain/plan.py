@@ -8,15 +8,24 @@ desired row            current item(s)      action
 yes                    none                 CREATE with every desired field + the key
 yes                    one, equal           nothing ("unchanged")
 yes                    one, differs         UPDATE with only the changed fields, eTag
-no                     one                  DELETE with eTag (only if ``delete``)
+no                     one                  the scope's ``leftover``: DELETE with eTag,
+                                            KEEP it, or PATCH (UPDATE the fields
+                                            ``patch`` gives, where they differ)
 any                    several              keep the lowest id, DELETE the others —
                                             always: duplicates are sp-sync's own
                                             rows left by a crash, never wanted
-(item without a key)                        DELETE (only if ``delete``)
+none, key was deleted  none (tombstone)     CREATE, unless ``recreate`` is off: then a
+                                            row a person deleted stays deleted
 =====================  ===================  =========================================
 
+Only rows of the **scope** are planned: items whose SyncKey starts with
+``Scope.prefix``. Items without a SyncKey (people's rows) and items of other scopes (other
+producers writing into the same list) are never touched and not counted.
+
 "Equal" is the canonical comparison of :mod:`sp_sync.domain.normalize`, over ``columns``
-plus the key only — other columns of the target are never touched.
+plus the key only — other columns of the target are never touched. ``create_only``
+columns are written when a row is created and never compared or updated afterwards (in
+lists people edit, the person owns them once the row exists).
 
 Shortcut: when the target spec hashes every one of ``columns`` (see :func:`hash_basis`),
 a desired row whose content hash equals the item's stored ``content_hash`` (the pull's
@@ -29,8 +38,9 @@ eTag, hash) per item — and loads the fields only of the items it must diff or 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sp_sync.domain.model import (
@@ -44,6 +54,35 @@ from sp_sync.domain.model import (
 from sp_sync.domain.normalize import Canon, Hasher, canonicalizer, content_hasher, is_empty
 
 Column = ColumnSpec | str
+
+
+class Leftover(StrEnum):
+    """What happens to a row of the scope that is no longer wanted."""
+
+    DELETE = "delete"  # delete it (under the mass-delete guard)
+    KEEP = "keep"  # leave it as it is
+    PATCH = "patch"  # update some fields (a fixed finding is closed, not deleted)
+
+
+Patch = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+"""``patch(current_fields) -> fields to set`` (internal names) for a row no longer wanted."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a target list one producer owns, and how it treats it (module doc)."""
+
+    prefix: str = ""  # SyncKeys this producer owns start with it ("" = every keyed row)
+    leftover: Leftover = Leftover.DELETE
+    patch: Patch | None = None  # for Leftover.PATCH
+    create_only: frozenset[str] = frozenset()  # field names written on create only
+    recreate: bool = True  # False: a row deleted from the list is never created again
+
+    def owns(self, key: object) -> bool:
+        return key is not None and str(key).startswith(self.prefix)
+
+
+EVERYTHING = Scope()
 
 
 @dataclass
@@ -132,11 +171,42 @@ def hash_basis(target: ListSpec, cols: Sequence[Column], key_column: str) -> Has
     return content_hasher(target) if same else None
 
 
-def compared_columns(columns: Sequence[Column], key_column: str) -> list[Column]:
-    """``columns`` plus the key column (once): what the planner compares."""
-    cols: list[Column] = [c for c in columns if _name(c) != key_column]
+def compared_columns(
+    columns: Sequence[Column], key_column: str, create_only: Collection[str] = ()
+) -> list[Column]:
+    """``columns`` (less ``create_only`` ones) plus the key column (once): what the planner
+    compares."""
+    cols: list[Column] = [
+        c for c in columns if _name(c) != key_column and _name(c) not in create_only
+    ]
     cols.append(next((c for c in columns if _name(c) == key_column), key_column))
     return cols
+
+
+def _leftover(
+    scope: Scope, key: str, item_id: str, etag: str | None, fields: Mapping[str, Any],
+    compiled: Compiled, result: Plan,
+) -> None:
+    """The action for a row of the scope that is no longer wanted (if any)."""
+    if scope.leftover is Leftover.DELETE:
+        result.actions.append(WriteAction(ActionKind.DELETE, key, item_id, etag))
+        result.before[item_id] = fields
+    elif scope.leftover is Leftover.PATCH and scope.patch is not None:
+        wish = scope.patch(fields)
+        diff = _diff(wish, fields, compile_columns(list(wish))) if wish else {}
+        if diff:
+            result.actions.append(WriteAction(ActionKind.UPDATE, key, item_id, etag, diff))
+            result.before[item_id] = fields
+        else:
+            result.unchanged += 1
+    else:
+        result.unchanged += 1
+
+
+def _create(row: DesiredRow, key: str, key_column: str, result: Plan) -> None:
+    fields = {k: v for k, v in row.fields.items() if not is_empty(v)}
+    fields[key_column] = row.sync_key
+    result.actions.append(WriteAction(ActionKind.CREATE, sync_key=key, fields=fields))
 
 
 def plan(
@@ -144,16 +214,18 @@ def plan(
     current: Iterable[MirrorItem],
     key_column: str,
     columns: Sequence[Column],
-    delete: bool = True,
+    scope: Scope = EVERYTHING,
     target: ListSpec | None = None,
+    gone: Collection[str] = (),
 ) -> Plan:
     """Compare desired rows with the target's mirrored items; see the module table.
 
     ``columns`` are internal field names or ColumnSpecs (type-aware comparison); the
     key column is always compared too. Tombstoned items are ignored. ``target``: the
     target's ListSpec, whose mirror hashes allow the shortcut in the module doc.
+    ``gone``: canonical keys of rows deleted from the list (for ``scope.recreate``).
     """
-    cols = compared_columns(columns, key_column)
+    cols = compared_columns(columns, key_column, scope.create_only)
     compiled = compile_columns(cols)
     hasher: Callable[[Mapping[str, Any]], str] | None = (
         hash_basis(target, cols, key_column) if target is not None else None
@@ -165,16 +237,14 @@ def plan(
 
     by_key: dict[str, list[MirrorItem]] = {}
     result = Plan(desired_count=len(wanted))
-    keyless: list[MirrorItem] = []
     for item in current:
         if item.deleted:
             continue
-        result.current_count += 1
         key = key_canon(item.fields.get(key_column))
-        if key is None:
-            keyless.append(item)
-        else:
-            by_key.setdefault(str(key), []).append(item)
+        if not scope.owns(key):
+            continue  # a person's row, or another producer's: never touched
+        result.current_count += 1
+        by_key.setdefault(str(key), []).append(item)
 
     def drop(item: MirrorItem, key: str) -> None:
         result.actions.append(
@@ -192,8 +262,7 @@ def plan(
                 drop(dup, key)
         want = wanted.get(key)
         if want is None:
-            if delete:
-                drop(keep, key)
+            _leftover(scope, key, keep.id, keep.etag, keep.fields, compiled, result)
             continue
         wish = {**want.fields, key_column: want.sync_key}
         if hasher is not None and keep.content_hash and hasher(wish) == keep.content_hash:
@@ -210,14 +279,9 @@ def plan(
             result.before[keep.id] = keep.fields
         else:
             result.unchanged += 1
-    if delete:
-        for item in sorted(keyless, key=_id_order):
-            drop(item, "")
     for key, row in wanted.items():
-        if key not in by_key:
-            fields = {k: v for k, v in row.fields.items() if not is_empty(v)}
-            fields[key_column] = row.sync_key
-            result.actions.append(WriteAction(ActionKind.CREATE, sync_key=key, fields=fields))
+        if key not in by_key and (scope.recreate or key not in gone):
+            _create(row, key, key_column, result)
     return result
 
 
@@ -232,18 +296,19 @@ def plan_indexed(
     load: Loader,
     key_column: str,
     columns: Sequence[Column],
-    delete: bool = True,
+    scope: Scope = EVERYTHING,
     target: ListSpec | None = None,
+    gone: Collection[str] = (),
 ) -> tuple[Plan, dict[str, DesiredRow]]:
     """:func:`plan` from the target's light key index (live items, ordered by id).
 
     Same plan as :func:`plan` over the same items. A desired row whose hash matches its
     item's (the module doc's shortcut) is decided from the index alone and not kept; the
-    items to diff or delete are fetched with ``load`` (ids → items) in batches. Desired
-    rows are streamed. Returns the plan and the desired rows that were not decided
+    items to diff, patch or delete are fetched with ``load`` (ids → items) in batches.
+    Desired rows are streamed. Returns the plan and the desired rows that were not decided
     equal by hash, by canonical key (all rows an action can be replanned from).
     """
-    cols = compared_columns(columns, key_column)
+    cols = compared_columns(columns, key_column, scope.create_only)
     compiled = compile_columns(cols)
     hasher = hash_basis(target, cols, key_column) if target is not None else None
     key_canon = canonicalizer(key_column)
@@ -251,13 +316,12 @@ def plan_indexed(
 
     by_key: dict[str, IndexEntry] = {}  # the item kept per key (lowest id)
     extra: dict[str, list[IndexEntry]] = {}  # duplicates to delete
-    keyless: list[IndexEntry] = []
     for entry in index:
-        result.current_count += 1
         key = key_canon(entry[0])
-        if key is None:
-            keyless.append(entry)
-        elif (text := str(key)) in by_key:
+        if not scope.owns(key):
+            continue  # a person's row, or another producer's: never touched
+        result.current_count += 1
+        if (text := str(key)) in by_key:
             extra.setdefault(text, []).append(entry)
         else:
             by_key[text] = entry
@@ -278,36 +342,37 @@ def plan_indexed(
             wanted[key] = row  # repeated key: last wins (and keeps the first position)
     result.desired_count = len(wanted)
 
-    steps: list[tuple[str, IndexEntry, DesiredRow | None]] = []  # row None: delete
+    # (key, entry, row, duplicate?) — row None: not wanted (duplicate or leftover)
+    steps: list[tuple[str, IndexEntry, DesiredRow | None, bool]] = []
     for key, keep in by_key.items():
         for dup in extra.get(key, ()):
             result.duplicates += 1
-            steps.append((key, dup, None))
+            steps.append((key, dup, None, True))
         if key not in wanted:
-            if delete:
-                steps.append((key, keep, None))
+            if scope.leftover is Leftover.KEEP:
+                result.unchanged += 1
+            else:
+                steps.append((key, keep, None, False))
             continue
         want = wanted[key]
         if want is None:
             result.unchanged += 1
         else:
-            steps.append((key, keep, want))
-    if delete:
-        steps.extend(("", e, None) for e in sorted(keyless, key=_entry_order))
+            steps.append((key, keep, want, False))
     for start in range(0, len(steps), LOAD_BATCH):
         batch = steps[start:start + LOAD_BATCH]
-        loaded = load([e[1] for _, e, _ in batch])
-        for key, (_, item_id, etag, _), want in batch:
+        loaded = load([e[1] for _, e, _, _ in batch])
+        for key, (_, item_id, etag, _), want, duplicate in batch:
             item = loaded.get(item_id)
             old: Mapping[str, Any] = item.fields if item is not None else {}
             if item is not None:
                 etag = item.etag
-            if want is None:
+            if duplicate:
                 result.actions.append(WriteAction(ActionKind.DELETE, key, item_id, etag))
                 result.before[item_id] = old
-                continue
-            diff = _diff({**want.fields, key_column: want.sync_key}, old, compiled)
-            if diff:
+            elif want is None:
+                _leftover(scope, key, item_id, etag, old, compiled, result)
+            elif diff := _diff({**want.fields, key_column: want.sync_key}, old, compiled):
                 result.actions.append(
                     WriteAction(ActionKind.UPDATE, key, item_id, etag, fields=diff)
                 )
@@ -315,10 +380,8 @@ def plan_indexed(
             else:
                 result.unchanged += 1
     for key, maybe in wanted.items():
-        if maybe is not None and key not in by_key:
-            fields = {k: v for k, v in maybe.fields.items() if not is_empty(v)}
-            fields[key_column] = maybe.sync_key
-            result.actions.append(WriteAction(ActionKind.CREATE, sync_key=key, fields=fields))
+        if maybe is not None and key not in by_key and (scope.recreate or key not in gone):
+            _create(maybe, key, key_column, result)
     return result, {k: r for k, r in wanted.items() if r is not None}
 
 
@@ -368,7 +431,7 @@ def format_plan(plan: Plan) -> str:
             )
             lines.append(f"~ update item {a.item_id} ({a.sync_key}): {vals}")
         else:
-            lines.append(f"- delete item {a.item_id} ({a.sync_key or 'no SyncKey'})")
+            lines.append(f"- delete item {a.item_id} ({a.sync_key})")
     lines.append(
         f"{plan.creates} to create, {plan.updates} to update, {plan.deletes} to delete, "
         f"{plan.unchanged} unchanged ({plan.current_count} items in the target)"

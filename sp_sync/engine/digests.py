@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from sp_sync.domain.digest import DisplayFn, HealthInput, build_weekly
-from sp_sync.domain.model import FieldChange, Record
+from sp_sync.domain.model import FieldChange, Record, RunRecord
 from sp_sync.domain.periods import DuePeriod, due_periods, period_for, scheduled_at
 from sp_sync.domain.personal import build_coordinator_digests, build_lead_digests
 from sp_sync.domain.reminders import Reminder, round_table_reminders, training_reminders
 from sp_sync.engine.mailing import Mailer, sync_key
 from sp_sync.errors import ConfigError
-from sp_sync.ports import RunRecord, StateStore
+from sp_sync.ports import StateStore
 from sp_sync.render.ics import to_ics
 from sp_sync.render.mail import (
     Rendered,

@@ -38,7 +38,7 @@ from sp_sync.domain.model import (
     WriteOutcome,
 )
 from sp_sync.errors import CursorExpired, NotFound, TransientError
-from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, RequestStats
+from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, RequestStats, charge
 
 USERS_TITLE = "User Information List"
 APP_USER_ID = 1073741823  # SharePoint's "SharePoint App" account
@@ -284,8 +284,7 @@ class MemoryLists:
         self._delta_fail_after = None
 
     def _request(self, method: str, what: str, ru: int) -> None:
-        self.stats.requests += 1
-        self.stats.resource_units += ru
+        charge(self.stats, requests=1, resource_units=ru)
         self.log.append((method, what))
 
     # ------------------------------------------------------------------ ListSource
@@ -402,8 +401,7 @@ class MemoryLists:
         return [self._write(lst, a) for a in actions]
 
     def _write(self, lst: _List, action: WriteAction) -> WriteOutcome:
-        self.stats.writes += 1
-        self.stats.resource_units += 2
+        charge(self.stats, writes=1, resource_units=2)
         fault = self._write_faults.pop(0) if self._write_faults else None
         if fault is not None and not fault.apply_first:
             return WriteOutcome(action, fault.status, error="injected fault")

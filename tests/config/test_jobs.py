@@ -8,10 +8,13 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from sp_sync.config.jobs import DigestParams, PullParams, SyncParams, load_jobs, trigger
+from sp_sync.config.jobs import load_jobs, trigger
 from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListMapping
 from sp_sync.errors import ConfigError
+from sp_sync.kinds.mail import DigestParams
+from sp_sync.kinds.pull import PullParams
+from sp_sync.kinds.sync import SyncParams
 
 from .conftest import REPO
 

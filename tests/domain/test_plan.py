@@ -17,7 +17,7 @@ from sp_sync.domain.model import (
     MirrorItem,
 )
 from sp_sync.domain.normalize import canonical, content_hash
-from sp_sync.domain.plan import Plan, check_mass_delete, format_plan, plan
+from sp_sync.domain.plan import Leftover, Plan, Scope, check_mass_delete, format_plan, plan
 
 KEY = "SyncKey"
 COLS = [
@@ -50,7 +50,7 @@ def test_decision_table() -> None:
         item("12", {KEY: "p:4", "Title": "dup"}),
         item("9", {KEY: "p:4", "Title": "dup"}),
         item("13", {KEY: "p:5", "Title": "gone"}),  # not desired → delete
-        item("14", {"Title": "no key"}),  # no SyncKey → delete
+        item("14", {"Title": "no key"}),  # no SyncKey: a person's row, never touched
         item("15", {KEY: "p:6", "Title": "", "FachbereichLookupId": "3"}),
         MirrorItem("target", "16", None, {KEY: "p:7"}, "h",
                    deleted_at=__import__("datetime").datetime(2026, 1, 1)),  # tombstone
@@ -62,21 +62,21 @@ def test_decision_table() -> None:
     update = by[(ActionKind.UPDATE, "11")]
     assert dict(update.fields) == {"Title": "changed"}
     assert update.etag == '"{E},7"'
-    assert {i for k, i in by if k is ActionKind.DELETE} == {"12", "13", "14"}
+    assert {i for k, i in by if k is ActionKind.DELETE} == {"12", "13"}
     assert all(a.etag for a in p.actions if a.kind is not ActionKind.CREATE)
-    assert (p.creates, p.updates, p.deletes, p.unchanged) == (1, 1, 3, 3)
-    assert p.current_count == 7 and p.duplicates == 1
+    assert (p.creates, p.updates, p.deletes, p.unchanged) == (1, 1, 2, 3)
+    assert p.current_count == 6 and p.duplicates == 1
     text = format_plan(p)
     assert "+ create p:1" in text and "'old' → 'changed'" in text
     assert text.endswith(
-        "1 to create, 1 to update, 3 to delete, 3 unchanged (7 items in the target)"
+        "1 to create, 1 to update, 2 to delete, 3 unchanged (6 items in the target)"
     )
 
 
 def test_delete_false_keeps_undesired_rows_but_removes_duplicates() -> None:
     current = [item("1", {KEY: "a"}), item("2", {KEY: "b"}), item("3", {KEY: "b"}),
                item("4", {})]
-    p = plan([DesiredRow("b", {})], current, KEY, COLS, delete=False)
+    p = plan([DesiredRow("b", {})], current, KEY, COLS, Scope(leftover=Leftover.KEEP))
     assert [(a.kind, a.item_id) for a in p.actions] == [(ActionKind.DELETE, "3")]
 
 
@@ -96,7 +96,7 @@ def test_mass_delete_guard() -> None:
     reason = check_mass_delete(most, 0.5, 4)
     assert reason is not None and "6 of 10" in reason
     assert check_mass_delete(most, 0.7, 4) is None
-    empty = check_mass_delete(plan([], current, KEY, COLS, delete=False), 0.5, 0)
+    empty = check_mass_delete(plan([], current, KEY, COLS, Scope(leftover=Leftover.KEEP)), 0.5, 0)
     assert empty is not None and "empty" in empty
     assert check_mass_delete(plan([], [], KEY, COLS), 0.5, 0) is None
 
@@ -149,7 +149,8 @@ def test_applying_the_plan_yields_the_desired_rows(
     rows = [DesiredRow(k, f) for k, f in desired.items()]
     items = {str(i + 1): ({KEY: k} if k else {}) | f for i, (k, f) in enumerate(current)}
     mirror = [item(i, f) for i, f in items.items()]
-    p = plan(rows, mirror, KEY, COLS, delete=delete)
+    scope = Scope(leftover=Leftover.DELETE if delete else Leftover.KEEP)
+    p = plan(rows, mirror, KEY, COLS, scope)
     after = run_plan(p, items)
 
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -162,7 +163,10 @@ def test_applying_the_plan_yields_the_desired_rows(
                 col, row.fields.get(col.field_name)
             )
     if delete:
-        assert set(by_key) == set(desired)
+        assert set(by_key) - {"None"} == set(desired)
+    # People's rows (no SyncKey) are never touched.
+    keyless = {i: f for i, f in items.items() if canonical(KEY, f.get(KEY)) is None}
+    assert {i: after.get(i) for i in keyless} == keyless
     assert all(len(v) == 1 for k, v in by_key.items() if k != "None")
-    again = plan(rows, [item(i, f) for i, f in after.items()], KEY, COLS, delete=delete)
+    again = plan(rows, [item(i, f) for i, f in after.items()], KEY, COLS, scope)
     assert again.actions == []

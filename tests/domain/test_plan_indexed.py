@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sp_sync.domain.model import ActionKind, DesiredRow, MirrorItem
 from sp_sync.domain.normalize import content_hash
-from sp_sync.domain.plan import IndexEntry, Plan, plan, plan_indexed
+from sp_sync.domain.plan import IndexEntry, Leftover, Plan, Scope, plan, plan_indexed
 
 from .test_plan import COLS, KEY, SPEC, fields_st
 
@@ -55,14 +55,20 @@ hashes = st.sampled_from(["true", "stale", "empty"])
     current=st.lists(st.tuples(ids, keys, fields_st, hashes, st.booleans()), max_size=9,
                      unique_by=lambda t: t[0]),
     copies=st.lists(st.booleans(), max_size=7),
-    delete=st.booleans(),
+    leftover=st.sampled_from(list(Leftover)),
+    prefix=st.sampled_from(["", "c", "d"]),
+    create_only=st.booleans(),
+    recreate=st.booleans(),
     with_target=st.booleans(),
 )
 def test_indexed_plan_equals_the_full_plan(
     desired: list[tuple[str, dict[str, Any]]],
     current: list[tuple[str, str | None, dict[str, Any], str, bool]],
     copies: list[bool],
-    delete: bool,
+    leftover: Leftover,
+    prefix: str,
+    create_only: bool,
+    recreate: bool,
     with_target: bool,
 ) -> None:
     rows = [DesiredRow(k, f) for k, f in desired]  # repeated keys: the last one wins
@@ -77,19 +83,25 @@ def test_indexed_plan_equals_the_full_plan(
                                 deleted_at=DELETED_AT if gone else None))
     target = SPEC if with_target else None
 
-    full = plan(rows, items, KEY, COLS, delete=delete, target=target)
+    scope = Scope(prefix, leftover, patch=lambda f: {"Title": "erledigt"},
+                  create_only=frozenset({"Anzahl"} if create_only else ()), recreate=recreate)
+    gone = {k for _, k, _, _, dead in current if dead and k}
+    full = plan(rows, items, KEY, COLS, scope, target=target, gone=gone)
     load = Loader(items)
-    light, kept = plan_indexed(iter(rows), index_of(items), load, KEY, COLS, delete=delete,
-                               target=target)
+    light, kept = plan_indexed(iter(rows), index_of(items), load, KEY, COLS, scope,
+                               target=target, gone=gone)
 
     same(light, full)
     # Only the items with an action, or compared column by column, had their fields read.
     acted = {a.item_id for a in light.actions if a.item_id}
     assert acted <= set(load.asked)
-    # The replanner finds the row of every update and create.
+    # The replanner finds the row of every update and create (a patch has none: it is
+    # replanned from the scope's patch).
     for a in light.actions:
         if a.kind in (ActionKind.UPDATE, ActionKind.CREATE):
-            assert a.sync_key in kept
+            assert a.sync_key in kept or (
+                leftover is Leftover.PATCH and a.fields == {"Title": "erledigt"}
+            )
 
 
 def test_rows_equal_by_hash_are_not_loaded_and_not_kept() -> None:

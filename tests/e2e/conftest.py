@@ -18,7 +18,7 @@ from sp_sync.clock import FixedClock
 from sp_sync.config.settings import Settings, load_settings
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
-from sp_sync.engine.runner import Services
+from sp_sync.engine.context import Services
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("Europe/Berlin")

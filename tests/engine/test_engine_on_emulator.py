@@ -20,10 +20,11 @@ from sp_sync.domain.normalize import content_hash
 from sp_sync.domain.provisioning import column_definitions
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.faults import FaultRule
+from sp_sync.engine.pipeline import WriteResult
 from sp_sync.engine.pull import pull_list
-from sp_sync.engine.sync_job import SyncJobResult, run_sync_job
 from sp_sync.errors import TransientError
 from sp_sync.ports import ListRef, StateStore
+from tests.helpers.copying import run_copy
 
 from .conftest import ANNA, NOW, TZ
 from .test_sync_job import PARAMS, PUBLIC
@@ -49,8 +50,8 @@ class Site:
     def ref(self, spec: ListSpec) -> ListRef:
         return ListRef(self.emu.info.site_url, spec.title)
 
-    def sync(self, **kw: Any) -> SyncJobResult:
-        return run_sync_job(PARAMS, self.mapping, self.lists, self.lists, self.store,
+    def sync(self, **kw: Any) -> WriteResult:
+        return run_copy(PARAMS, self.mapping, self.lists, self.lists, self.store,
                             self.ref, TZ, NOW, **kw)
 
     def rows(self, title: str) -> list[dict[str, Any]]:
@@ -109,9 +110,9 @@ def test_sync_converges_and_a_quiet_run_writes_nothing(site: Site) -> None:
     first = site.sync()
     assert first.writes == 4 and first.applied and not first.applied.failed
     rows = {r["SyncKey"]: r for r in site.rows(T)}
-    assert sorted(rows) == [f"projects:P-{i}" for i in range(4)]
-    assert rows["projects:P-0"]["Geplantes_x0020_Ende"] == "2026-03-28T23:00:00Z"
-    assert rows["projects:P-0"]["Fachbereich"] == "Bürgerservice"
+    assert sorted(rows) == [f"copy:public-projects:P-{i}" for i in range(4)]
+    assert rows["copy:public-projects:P-0"]["Geplantes_x0020_Ende"] == "2026-03-28T23:00:00Z"
+    assert rows["copy:public-projects:P-0"]["Fachbereich"] == "Bürgerservice"
     site.sync()  # reads its own writes back
     site.emu.clear_requests()
     quiet = site.sync()
@@ -125,7 +126,7 @@ def test_f4_create_applied_before_a_5xx_is_not_duplicated(site: Site) -> None:
     result = site.sync()
     assert result.applied and result.applied.failed == []
     keys = [r["SyncKey"] for r in site.rows(T)]
-    assert sorted(keys) == [f"projects:P-{i}" for i in range(4)]  # one row per key
+    assert sorted(keys) == [f"copy:public-projects:P-{i}" for i in range(4)]  # one row per key
     site.sync()
     assert site.sync().plan.actions == []
 
@@ -137,10 +138,10 @@ def test_f10_concurrent_edit_twice_keeps_the_persons_value(site: Site) -> None:
                                   user=ANNA, fields={"Title": "Von Hand"}, times=2))
     result = site.sync()
     assert result.applied is not None and len(result.applied.conflicts) == 1
-    [row] = [r for r in site.rows(T) if r["SyncKey"] == "projects:P-0"]
+    [row] = [r for r in site.rows(T) if r["SyncKey"] == "copy:public-projects:P-0"]
     assert row["Title"] == "Von Hand"  # never overwritten blindly
     site.sync()  # the next run re-reads it and applies the source's value
-    [row] = [r for r in site.rows(T) if r["SyncKey"] == "projects:P-0"]
+    [row] = [r for r in site.rows(T) if r["SyncKey"] == "copy:public-projects:P-0"]
     assert row["Title"] == "Neuer Titel"
 
 

@@ -12,12 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sp_sync.adapters.store import open_store
+from sp_sync.adapters.store.scratch import ScratchStore
 from sp_sync.clock import FixedClock
 from sp_sync.domain.model import ListMapping, ListSpec
 from sp_sync.domain.provisioning import column_definitions
 from sp_sync.domain.schema import check_columns
-from sp_sync.engine.runner import Services, run_job, run_pull
+from sp_sync.engine.context import Services
+from sp_sync.engine.runner import run_job
 from sp_sync.errors import GraphError, PermissionDenied
+from sp_sync.kinds import KINDS
+from sp_sync.kinds.pull import PullParams
 from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, StateStore
 from sp_sync.testing.memory_lists import BUILTIN_COLUMNS, MemoryLists
 
@@ -35,9 +39,12 @@ RECREATED = (
 class PullJob:
     name: str = "dtc-sync"
     kind: str = "pull"
-    params: Any = dataclasses.field(
-        default_factory=lambda: dataclasses.make_dataclass("P", [("lists", tuple, ()),
-                                                                 ("full", bool, False)])())
+    params: PullParams = dataclasses.field(default_factory=PullParams)
+
+
+def run_pull(svc: Services, lists: Sequence[str], full: bool) -> tuple[str, list[str], Any]:
+    outcome = run_job(svc, PullJob(params=PullParams(lists=tuple(lists), full=full)))
+    return outcome.status, outcome.details, outcome.stats
 
 
 class StrictLists(MemoryLists):
@@ -75,7 +82,8 @@ def tenant(
         sp.create_item(P, {"Title": f"Projekt {i}", "Status": "Idee", "Budget": 100 * i}, ANNA)
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     svc = Services(mapping=mapping, store=store, source=sp, writer=sp, clock=FixedClock(NOW),
-                   tz=ZoneInfo("Europe/Berlin"), site_url=sp.site_url, stats=sp.stats)
+                   tz=ZoneInfo("Europe/Berlin"), site_url=sp.site_url, stats=sp.stats,
+                   scratch_store=ScratchStore, kinds=KINDS)
     yield svc, sp
     store.close()
 

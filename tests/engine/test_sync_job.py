@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 
 from sp_sync.domain.model import ListMapping
-from sp_sync.engine.sync_job import SyncJobResult, SyncParams, run_sync_job
+from sp_sync.engine.pipeline import WriteResult
 from sp_sync.errors import MassDeleteRefused
+from sp_sync.kinds.sync import SyncParams
 from sp_sync.ports import StateStore
 from sp_sync.testing.memory_lists import MemoryLists
+from tests.helpers.copying import run_copy
 
 from .conftest import ANNA, BEN, NOW, TZ, refs_for
 
@@ -34,8 +36,8 @@ def seed(sp: MemoryLists, n: int = 6) -> None:
         }, ANNA)
 
 
-def run(sp: MemoryLists, store: StateStore, mapping: ListMapping, **kw: object) -> SyncJobResult:
-    return run_sync_job(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ, NOW, **kw)  # type: ignore[arg-type]
+def run(sp: MemoryLists, store: StateStore, mapping: ListMapping, **kw: object) -> WriteResult:
+    return run_copy(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ, NOW, **kw)  # type: ignore[arg-type]
 
 
 def target(sp: MemoryLists) -> dict[str, dict[str, object]]:
@@ -49,8 +51,8 @@ def test_sync_creates_then_converges_to_zero_writes(
     first = run(sp, store, mapping)
     assert first.writes == 4 and first.plan.creates == 4
     rows = target(sp)
-    assert sorted(rows) == ["projects:P-0", "projects:P-1", "projects:P-3", "projects:P-4"]
-    row = rows["projects:P-0"]
+    assert sorted(rows) == [f"copy:public-projects:P-{i}" for i in (0, 1, 3, 4)]
+    row = rows["copy:public-projects:P-0"]
     assert row["Title"] == "Projekt 0 🚀" and row["Fachbereich"] == "Bürgerservice"
     assert row["Geplantes_x0020_Ende"] == "2026-03-28T23:00:00Z"
     assert row["Projektnummer"] == "P-0" and row["Status"] == "Idee"
@@ -78,8 +80,7 @@ def test_source_edits_flow_through_with_only_changed_fields(
     assert (result.plan.creates, result.plan.updates, result.plan.deletes) == (1, 1, 1)
     [update] = [a for a in result.plan.actions if a.kind == "update"]
     assert dict(update.fields) == {"Status": "Umsetzung"}
-    assert sorted(target(sp)) == ["projects:P-0", "projects:P-2", "projects:P-3",
-                                  "projects:P-4"]
+    assert sorted(target(sp)) == [f"copy:public-projects:P-{i}" for i in (0, 2, 3, 4)]
     assert run(sp, store, mapping).writes == 0
 
 
@@ -89,12 +90,13 @@ def test_a_persons_edit_in_the_target_is_put_back_and_duplicates_removed(
     seed(sp)
     run(sp, store, mapping)
     sp.edit(T, 1, {"Title": "von Hand geändert"}, BEN)
-    sp.create_item(T, {"Title": "Projekt 1 🚀", "SyncKey": "projects:P-1"}, BEN)  # a duplicate
+    # a duplicate
+    sp.create_item(T, {"Title": "Projekt 1 🚀", "SyncKey": "copy:public-projects:P-1"}, BEN)
     result = run(sp, store, mapping)
     assert (result.plan.updates, result.plan.deletes, result.plan.duplicates) == (1, 1, 1)
     rows = target(sp)
     assert len(sp.items(T)) == len(rows) == 4
-    assert rows["projects:P-0"]["Title"] == "Projekt 0 🚀"
+    assert rows["copy:public-projects:P-0"]["Title"] == "Projekt 0 🚀"
     assert run(sp, store, mapping).writes == 0
 
 
@@ -103,9 +105,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
 ) -> None:
     seed(sp)
     result = run(sp, store, mapping, dry_run=True)
-    assert result.dry_run and result.applied is None and sp.stats.writes == 0
+    assert result.applied is None and sp.stats.writes == 0
     assert sp.items(T) == []
-    assert result.plan_text.count("+ create projects:P-") == 4
+    # The plan was made on fresh data, but nothing reached the state store.
+    assert all(store.cursor(k) is None and store.count(k) == 0 for k in result.pulls)
+    assert result.plan_text.count("+ create copy:public-projects:P-") == 4
     assert "4 to create, 0 to update, 0 to delete" in result.plan_text
 
 
@@ -148,25 +152,25 @@ def test_writes_survive_faults_and_converge(
     sp.conflict_next_writes(2, {"Title": "Person"}, ANNA)
     second = run(sp, store, mapping)
     assert len(second.applied.conflicts) == 1  # type: ignore[union-attr]
-    assert target(sp)["projects:P-0"]["Title"] == "Person"  # kept this run
-    later = run_sync_job(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ,
+    assert target(sp)["copy:public-projects:P-0"]["Title"] == "Person"  # kept this run
+    later = run_copy(PARAMS, mapping, sp, sp, store, refs_for(sp), TZ,
                          NOW + timedelta(hours=1))
-    assert later.writes == 1 and target(sp)["projects:P-0"]["Title"] == "Neuer Titel"
+    assert later.writes == 1 and target(sp)["copy:public-projects:P-0"]["Title"] == "Neuer Titel"
     assert run(sp, store, mapping).writes == 0
 
 
 def test_the_shipped_job_file_runs_as_is(
     sp: MemoryLists, store: StateStore, mapping: ListMapping
 ) -> None:
-    from sp_sync.config.jobs import SyncParams as JobParams
     from sp_sync.config.jobs import load_jobs
+    from sp_sync.kinds.sync import SyncParams as JobParams
 
     from .conftest import REPO
 
     [job] = [j for j in load_jobs(REPO / "jobs", mapping) if j.name == "public-projects"]
     params = job.params_as(JobParams)
     seed(sp)
-    result = run_sync_job(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW,
+    result = run_copy(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW,
                           allow_mass_delete=params.allow_mass_delete)
     assert result.writes == 4
-    assert run_sync_job(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW).writes == 0
+    assert run_copy(params, mapping, sp, sp, store, refs_for(sp), TZ, NOW).writes == 0

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from sp_sync.domain.model import ListMapping, MirrorItem
-from sp_sync.engine.sync_job import run_sync_job
 from sp_sync.ports import StateStore
 from sp_sync.testing.memory_lists import MemoryLists
+from tests.helpers.copying import run_copy
 
 from .conftest import BEN, NOW, TZ, refs_for
 from .test_sync_job import (  # noqa: F401  (collected again here, on the light mapping)
@@ -79,16 +79,16 @@ def test_only_the_changed_rows_are_read_with_their_fields(
     recording = Recording(store)
 
     def run() -> Any:
-        return run_sync_job(PARAMS, mapping, sp, sp, recording,  # type: ignore[arg-type]
+        return run_copy(PARAMS, mapping, sp, sp, recording,  # type: ignore[arg-type]
                             refs_for(sp), TZ, NOW)
 
     assert run().writes == 4
     recording.loaded.clear()
     assert run().writes == 0 and recording.loaded == []  # all equal by hash
     sp.edit(P, 1, {"Status": "Umsetzung"}, BEN)
-    item_id = next(i.id for i in sp.items(T) if i.fields["SyncKey"] == "projects:P-0")
+    item_id = next(i.id for i in sp.items(T) if i.fields["SyncKey"] == "copy:public-projects:P-0")
     recording.loaded.clear()
     result = run()
     assert result.writes == 1 and recording.loaded == [item_id]
-    assert target(sp)["projects:P-0"]["Status"] == "Umsetzung"
+    assert target(sp)["copy:public-projects:P-0"]["Status"] == "Umsetzung"
     assert recording.indexed == [PARAMS.target] * 3

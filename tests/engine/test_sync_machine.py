@@ -21,10 +21,11 @@ from sp_sync.adapters.store.memory import MemoryStore
 from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListSpec, OutcomeStatus
 from sp_sync.domain.normalize import content_hash
-from sp_sync.engine.sync_job import SyncJobResult, run_sync_job
+from sp_sync.engine.pipeline import WriteResult
 from sp_sync.errors import MassDeleteRefused, TransientError
 from sp_sync.ports import ListRef
 from sp_sync.testing.memory_lists import APP_USER_ID, MemoryLists
+from tests.helpers.copying import run_copy
 
 from .conftest import ANNA, BEN, NOW, TZ
 from .test_sync_job import PARAMS, PUBLIC
@@ -56,9 +57,9 @@ class SyncMachine(RuleBasedStateMachine):
     def ids(self, title: str) -> list[str]:
         return [i.id for i in self.sp.items(title)]
 
-    def sync(self, allow: bool = True) -> SyncJobResult:
+    def sync(self, allow: bool = True) -> WriteResult:
         self.runs += 1
-        return run_sync_job(PARAMS, MAPPING, self.sp, self.sp, self.store, self.refs, TZ,
+        return run_copy(PARAMS, MAPPING, self.sp, self.sp, self.store, self.refs, TZ,
                             NOW, allow_mass_delete=allow)
 
     # ---------------------------------------------------------------- people
@@ -165,7 +166,7 @@ class SyncMachine(RuleBasedStateMachine):
         for item in self.sp.items(P):
             if item.fields.get(PUBLIC) is True:
                 title = str(item.fields.get("Title") or "").strip()
-                expected[f"projects:{item.fields['Projektnummer']}"] = {
+                expected[f"copy:public-projects:{item.fields['Projektnummer']}"] = {
                     "Title": title or None, "Status": item.fields.get("Status"),
                     "Fachbereich": "Bürgerservice",
                     "Geplantes_x0020_Ende": item.fields.get("Geplantes_x0020_Ende"),

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.model import ColumnSpec, ColumnType, Link, Lookup, Person, Value
-from sp_sync.engine.sync_job import to_wire, wire_writer
+from sp_sync.domain.write_shape import to_wire, wire_writer
 
 TZ = ZoneInfo("Europe/Berlin")
 VALUES: list[Value] = [
@@ -27,7 +27,7 @@ def test_wire_writer_equals_to_wire() -> None:
 def test_gc_paused_nests_and_restores_the_collector() -> None:
     import gc
 
-    from sp_sync.engine.sync_job import gc_paused
+    from sp_sync.engine.pipeline import gc_paused
 
     assert gc.isenabled()
     with gc_paused():

@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sp_sync.domain.model import ListMapping
 from sp_sync.errors import GraphError, NotFound
 from sp_sync.ports import ListRef
 
@@ -67,36 +66,3 @@ def ensure_list(lists: GraphLists, ref: ListRef, columns: Sequence[Mapping[str, 
             log.info("indexed column %r of %r", col.get("name"), ref.title)
             changed = True
     return changed
-
-
-def provision(
-    lists: GraphLists,
-    mapping: ListMapping,
-    site_url: str | None = None,
-    roles: Sequence[str] = ("target",),
-) -> dict[str, bool]:
-    """Ensure every mapped list with one of ``roles``; lookup targets first.
-
-    Returns list title → whether anything was created or changed.
-    """
-    from sp_sync.domain.provisioning import column_definitions
-
-    specs = [s for s in mapping.lists if s.role in roles]
-    done: dict[str, bool] = {}
-    pending = list(specs)
-    while pending:
-        progressed = False
-        for spec in list(pending):
-            deps = {mapping.get(c.lookup_list).title for c in spec.columns
-                    if c.lookup_list and c.lookup_list in mapping}
-            if any(d in {s.title for s in pending} - {spec.title} for d in deps):
-                continue
-            ref = ListRef(spec.site_url or site_url or lists.default_site_url, spec.title)
-            done[spec.title] = ensure_list(lists, ref, column_definitions(spec, mapping))
-            pending.remove(spec)
-            progressed = True
-        if not progressed:  # a lookup cycle: create in mapping order, lookups resolve later
-            spec = pending.pop(0)
-            ref = ListRef(spec.site_url or site_url or lists.default_site_url, spec.title)
-            done[spec.title] = ensure_list(lists, ref, column_definitions(spec, mapping))
-    return done

@@ -146,9 +146,6 @@ class GraphConnection:
     def get_json(self, path_or_url: str, **kw: Any) -> Any:
         return self.policy.json(self.request("GET", path_or_url, **kw))
 
-    def start_run(self) -> None:
-        self.policy.start_run()
-
     def close(self) -> None:
         self.session.close()
 

@@ -10,8 +10,11 @@
 * Non-idempotent requests (POST create, sendMail) are never retried after they may have
   reached the server: ``AmbiguousRequest`` lets the caller look the result up instead.
   (429 is safe to retry: a throttled request was not processed.)
-* A per-run time budget: a wait that would end after it raises ``BudgetExhausted``.
-* Counts requests, retries, throttled answers, waited seconds and resource units.
+* A per-run time budget: a wait that would end after it raises ``BudgetExhausted``. The
+  budget belongs to the run's :class:`~sp_sync.ports.RunMeter` (active in the calling
+  thread), so overlapping runs each keep their own.
+* Counts requests, retries, throttled answers, waited seconds and resource units, in the
+  connection's totals and in the active run's meter.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from sp_sync.adapters.graph.auth import TokenProvider
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.errors import AmbiguousRequest, response_error
 from sp_sync.errors import BudgetExhausted, TransientError
-from sp_sync.ports import RequestStats
+from sp_sync.ports import RequestStats, active_meter, charge
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +109,21 @@ class HttpPolicy:
         self.stats = stats
         self.tokens = tokens
         self._rng = rng or random.Random()
-        self._run_start: float | None = None  # no budget until start_run()
         self._pace_until = 0.0
 
     # ------------------------------------------------------------------ budget, waiting
 
-    def start_run(self) -> None:
-        """Start the run's time budget now (call at the start of every job run).
-
-        Until it is called no budget applies (a long-lived daemon connection must not run
-        out of budget between runs); waits stay bounded by ``max_attempts`` anyway.
-        """
-        self._run_start = self.config.clock()
-        self._pace_until = 0.0
-
     @property
     def deadline(self) -> float:
-        if self._run_start is None:
+        """The active run's deadline; set at its first request. Outside a run (a daemon's
+        connection between runs, admin commands) no budget applies; waits stay bounded by
+        ``max_attempts`` anyway."""
+        meter = active_meter()
+        if meter is None:
             return float("inf")
-        return self._run_start + self.config.run_time_budget_s
+        if meter.deadline is None:
+            meter.deadline = self.config.clock() + self.config.run_time_budget_s
+        return meter.deadline
 
     def check_budget(self) -> None:
         if self.config.clock() >= self.deadline:
@@ -146,7 +145,7 @@ class HttpPolicy:
             )
         log.info("waiting %.1f s: %s", seconds, reason)
         self.config.sleep(seconds)
-        self.stats.waited_seconds += seconds
+        charge(self.stats, waited_seconds=seconds)
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
@@ -219,12 +218,11 @@ class HttpPolicy:
         last: str = ""
         for attempt in range(self.config.max_attempts):
             if attempt:
-                self.stats.retries += 1
+                charge(self.stats, retries=1)
             self.check_budget()
             self._pace()
             h = self.headers(headers)
-            self.stats.requests += 1
-            self.stats.resource_units += cost
+            charge(self.stats, requests=1, resource_units=cost)
             try:
                 resp = session.request(
                     method, url, json=json_body, data=data, headers=h,
@@ -251,7 +249,7 @@ class HttpPolicy:
                 continue
             if status in RETRY_STATUSES:
                 if status in THROTTLE_STATUSES:
-                    self.stats.throttled += 1
+                    charge(self.stats, throttled=1)
                 last = f"HTTP {status}"
                 if status != 429 and not idempotent:
                     raise AmbiguousRequest(

@@ -46,10 +46,6 @@ class GraphLists:
     def stats(self) -> RequestStats:
         return self.conn.stats
 
-    def start_run(self) -> None:
-        """Start the per-run time budget (``GraphConfig.run_time_budget_s``) now."""
-        self.conn.start_run()
-
     # ------------------------------------------------------------------ resolution
 
     def site_id(self, site_url: str | None = None) -> str:

@@ -19,7 +19,7 @@ from sp_sync.adapters.graph.errors import AmbiguousRequest, graph_error_body
 from sp_sync.adapters.graph.wire import fields_item, raw_item
 from sp_sync.domain.model import ActionKind, OutcomeStatus, WriteAction, WriteOutcome
 from sp_sync.errors import BudgetExhausted, GraphError, TransientError
-from sp_sync.ports import ListRef
+from sp_sync.ports import ListRef, charge
 
 if TYPE_CHECKING:
     from sp_sync.adapters.graph.source import GraphLists
@@ -70,7 +70,7 @@ class _Run:
         action = self.actions[i]
         item = None
         if status is OutcomeStatus.OK:
-            self.conn.stats.writes += 1
+            charge(self.conn.stats, writes=1)
             if isinstance(body, Mapping) and body:
                 item = (raw_item(body) if action.kind is ActionKind.CREATE
                         else fields_item(str(action.item_id), body))
@@ -133,7 +133,7 @@ class _Run:
         elif status == 404 and action.kind is ActionKind.DELETE and self.attempts[i] > 1:
             self.done(i, OutcomeStatus.OK)  # our earlier attempt already deleted it
         elif throttled:
-            self.conn.stats.throttled += 1
+            charge(self.conn.stats, throttled=1)
             return True, self.conn.policy.delay_for(retry_after, self.attempts[i] - 1)
         elif status >= 500 or status == 0:
             if is_create:
@@ -172,7 +172,7 @@ def apply_actions(
         run.rest(give_up, OutcomeStatus.THROTTLED, "still throttled or failing after retries")
         retry = [i for i in retry if i not in give_up]
         if retry:
-            run.conn.stats.retries += len(retry)
+            charge(run.conn.stats, retries=len(retry))
             try:
                 run.conn.policy.wait(wait, f"{len(retry)} throttled or failed sub-requests")
             except BudgetExhausted as exc:

@@ -27,9 +27,9 @@ from sp_sync.adapters.store._common import (
     id_sort_key,
     json_copy,
 )
-from sp_sync.domain.model import FieldChange, MirrorItem
+from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
 from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
+from sp_sync.ports import KeyIndexEntry, OutboxEntry
 
 _UNSET: Any = object()
 

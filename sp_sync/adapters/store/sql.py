@@ -31,9 +31,9 @@ from sp_sync.adapters.store._common import (
 from sp_sync.adapters.store.lock import FileLock
 from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
 from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
-from sp_sync.domain.model import FieldChange, MirrorItem
+from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
 from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
+from sp_sync.ports import KeyIndexEntry, OutboxEntry
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)

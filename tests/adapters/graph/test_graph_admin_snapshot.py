@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sp_sync.adapters.graph.admin import provision
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.snapshot import snapshot
 from sp_sync.adapters.graph.source import GraphLists
@@ -16,6 +15,7 @@ from sp_sync.domain.model import (
     WriteAction,
 )
 from sp_sync.emulator import Emulator
+from sp_sync.engine.provision import provision
 from sp_sync.ports import ListRef
 from tests.adapters.graph.conftest import config_for
 
@@ -43,15 +43,15 @@ def mapping(extra: tuple[ColumnSpec, ...] = ()) -> ListMapping:
 def test_provision_creates_targets_with_resolved_lookups_then_adds_columns(
     clean: Emulator, lists: GraphLists
 ) -> None:
-    assert provision(lists, mapping()) == {"Befunde": True}
+    assert provision(lists, mapping(), lists.default_site_url) == {"Befunde": True}
     ref = ListRef(clean.info.site_url, "Befunde")
     cols = {c.name: c for c in lists.columns(ref)}
     assert cols["SyncKey"].indexed and cols["Schweregrad"].type == "choice"
     assert cols["Projekt"].lookup_list_id == clean.list_id("Projekte")
-    assert provision(lists, mapping()) == {"Befunde": False}  # idempotent
+    assert provision(lists, mapping(), lists.default_site_url) == {"Befunde": False}  # idempotent
 
     more = (ColumnSpec("note", "Hinweistext", ColumnType.NOTE, display="Hinweistext"),)
-    assert provision(lists, mapping(more)) == {"Befunde": True}
+    assert provision(lists, mapping(more), lists.default_site_url) == {"Befunde": True}
     assert "Hinweistext" in {c.name for c in lists.columns(ref)}
 
     # the SyncKey lookup the engine does before re-sending an ambiguous create

@@ -13,6 +13,7 @@ from sp_sync.adapters.graph.errors import AmbiguousRequest
 from sp_sync.adapters.graph.source import GraphLists
 from sp_sync.emulator import Emulator, FaultRule
 from sp_sync.errors import AuthError, BudgetExhausted, PermissionDenied
+from sp_sync.ports import RunMeter, metered
 from tests.adapters.graph.conftest import FakeTime, config_for, graph_requests, token_requests
 
 SITE = r"/sites/mannheim\.sharepoint\.com:/sites/dtc$"
@@ -86,8 +87,10 @@ def lists_ref(emu: Emulator):  # type: ignore[no-untyped-def]
 
 
 def test_budget_exhausted_while_throttled(clean: Emulator, fake_time: FakeTime) -> None:
-    with GraphConnection(config_for(clean, time=fake_time, run_time_budget_s=100)) as c:
-        c.start_run()
+    with (
+        GraphConnection(config_for(clean, time=fake_time, run_time_budget_s=100)) as c,
+        metered(RunMeter()),
+    ):
         clean.faults.add(FaultRule(kind="status", status=429, retry_after="60", path=SITE,
                                    times=None))
         with pytest.raises(BudgetExhausted, match="time budget"):

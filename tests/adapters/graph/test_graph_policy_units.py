@@ -22,7 +22,7 @@ from sp_sync.errors import (
     ThresholdExceeded,
     TransientError,
 )
-from sp_sync.ports import RequestStats
+from sp_sync.ports import RequestStats, RunMeter, metered
 
 
 class FakeTime:
@@ -73,13 +73,14 @@ def test_backoff_is_capped_full_jitter() -> None:
 def test_wait_beyond_the_run_budget_raises_without_sleeping() -> None:
     p, t = policy(budget=60)
     p.wait(120, "no run started: no budget")
-    p.start_run()
-    p.wait(30, "test")
-    assert t.sleeps == [120, 30]
-    with pytest.raises(BudgetExhausted, match="time budget"):
-        p.wait(31, "test")
+    with metered(RunMeter()) as meter:
+        p.wait(30, "test")
+        assert t.sleeps == [120, 30]
+        with pytest.raises(BudgetExhausted, match="time budget"):
+            p.wait(31, "test")
     assert t.sleeps == [120, 30]
     assert p.stats.waited_seconds == 150
+    assert meter.stats.waited_seconds == 30  # the run's own figure
 
 
 def test_rate_limit_headers_pace_before_the_next_request() -> None:

@@ -7,7 +7,7 @@ import pytest
 from sp_sync.adapters.graph.source import GraphLists
 from sp_sync.domain.model import ActionKind, OutcomeStatus, WriteAction
 from sp_sync.emulator import Emulator, FaultRule
-from sp_sync.ports import ListRef
+from sp_sync.ports import ListRef, RunMeter, metered
 from tests.adapters.graph.conftest import FakeTime, graph_requests
 
 
@@ -140,9 +140,11 @@ def test_budget_exhausted_while_throttled_leaves_actions_throttled(
     from sp_sync.adapters.graph.client import GraphConnection
     from tests.adapters.graph.conftest import config_for
 
-    with GraphConnection(config_for(clean, time=fake_time, run_time_budget_s=60)) as c:
+    with (
+        GraphConnection(config_for(clean, time=fake_time, run_time_budget_s=60)) as c,
+        metered(RunMeter()),
+    ):
         lists = GraphLists(c, clean.info.site_url)
-        lists.start_run()
         lists.list_id(aufgaben)
         clean.faults.add(FaultRule(kind="status", method="POST", path=r"/items$", status=429,
                                    retry_after="120", times=None))

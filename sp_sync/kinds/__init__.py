@@ -1,0 +1,16 @@
+"""Job kinds, one module each; this registry is the only list of them.
+
+Adding a kind: write its module (params model, check, run) and add it here. Job files,
+``sp-sync jobs``, ``check`` and the runner learn about it from :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sp_sync.kinds import mail, pull, sync
+from sp_sync.kinds.base import JobKind
+
+KINDS: dict[str, JobKind[Any]] = {
+    kind.name: kind for kind in (pull.KIND, sync.KIND, mail.DIGEST, mail.REMINDERS)
+}
