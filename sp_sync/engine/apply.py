@@ -41,6 +41,7 @@ class ApplyResult:
     failed: list[WriteOutcome] = field(default_factory=list)
     skipped: int = 0  # re-planned away: the list already had the desired value
     retried: int = 0
+    created: list[RawItem] = field(default_factory=list)  # created items, as the server said
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -83,6 +84,8 @@ class _Apply:
         action, status = out.action, out.status
         if status is OutcomeStatus.OK:
             self.result.written += 1
+            if action.kind is ActionKind.CREATE and out.item is not None:
+                self.result.created.append(out.item)
         elif status is OutcomeStatus.CONFLICT:
             if retry is None:
                 log.warning("conflict on %s %s: kept the person's edit", action.kind,
@@ -109,6 +112,7 @@ class _Apply:
             )
             if found is not None:
                 self.result.written += 1  # the server did create it: no duplicate
+                self.result.created.append(found)
             elif retry is not None and key_col:
                 retry.append(action)
             else:

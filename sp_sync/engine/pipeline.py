@@ -62,7 +62,7 @@ from sp_sync.domain.plan import (
 from sp_sync.domain.write_shape import wire_writer
 from sp_sync.engine.apply import ApplyResult, apply_plan
 from sp_sync.engine.context import RunContext
-from sp_sync.engine.pull import dependencies, pull_lists
+from sp_sync.engine.pull import dependencies, pull_lists, remember_created
 from sp_sync.engine.records import StoreResolver
 from sp_sync.errors import ConfigError
 
@@ -282,6 +282,8 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
         return out
     replan = _replanner(kept, key_column, shape.columns, scope)
     out.applied = apply_plan(ctx.writer, ctx.source, ctx.ref(target), target, result, replan)
+    if not producer.recreate:  # it must see a deletion of these rows, even before a pull
+        remember_created(ctx.store, target, out.applied.created, ctx.now)
     log.info("%s → %s: %s; %s", producer.name, target.key, text.splitlines()[-1],
              out.applied.as_dict())
     return out

@@ -356,6 +356,26 @@ def pull_list(
     return result
 
 
+def remember_created(
+    store: StateStore, spec: ListSpec, created: Sequence[RawItem], now: datetime
+) -> None:
+    """Put rows sp-sync just created into the mirror (the cursor stays as it is).
+
+    So the mirror knows them before the next pull: a row a person deletes right after
+    is then seen deleted (a tombstone with its SyncKey) rather than never seen — which a
+    producer that must not re-create deleted rows relies on. The next delta brings the
+    same rows back: equal content, nothing recorded twice.
+    """
+    if not created:
+        return
+    run = _Pull(store, spec, now, cursor="", skip=(), quiet=())
+    run.history = False  # their creation is no change made by a person
+    with store.list_sync(spec.key) as tx:
+        for raw in created:
+            run.upsert(tx, raw)
+        run.flush(tx)
+
+
 def dependencies(spec: ListSpec) -> set[str]:
     """Lists whose mirror is needed to read ``spec``: users for people, lookup targets."""
     deps: set[str] = set()
