@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -127,3 +128,37 @@ def test_one_function_maps_status_and_body_to_errors() -> None:
     assert "Sites.Selected" in str(error_for(403, body("accessDenied")))
     html = error_for(502, b"<html>Bad gateway</html>")
     assert isinstance(html, TransientError) and "Bad gateway" in str(html)
+
+
+def test_overlapping_runs_each_keep_their_own_budget_and_figures() -> None:
+    """Two runs on two threads (the daemon's workers): a run that starts later neither
+    resets the earlier one's budget nor counts its waits."""
+    p, _ = policy(budget=60)
+    first_started, second_done = threading.Event(), threading.Event()
+    errors: dict[str, BaseException] = {}
+    meters = {"a": RunMeter(), "b": RunMeter()}
+
+    def run_a() -> None:
+        with metered(meters["a"]):
+            p.wait(50, "a")  # the budget starts here: a has 10 s left
+            first_started.set()
+            second_done.wait(5)
+            try:
+                p.wait(20, "a")  # would end after a's own deadline
+            except BudgetExhausted as exc:
+                errors["a"] = exc
+
+    def run_b() -> None:
+        first_started.wait(5)
+        with metered(meters["b"]):
+            p.wait(20, "b")  # b's budget starts now: 20 s fit
+        second_done.set()
+
+    threads = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert isinstance(errors.get("a"), BudgetExhausted)
+    assert meters["a"].stats.waited_seconds == 50 and meters["b"].stats.waited_seconds == 20
+    assert p.stats.waited_seconds == 70  # the connection's lifetime total
