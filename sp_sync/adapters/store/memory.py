@@ -304,7 +304,27 @@ class MemoryStore:
                 error=error,
                 attempts=entry.attempts + (1 if status == "sending" else 0),
                 sent_at=as_utc(now) if status == "sent" else entry.sent_at,
+                claimed_at=as_utc(now) if status == "sending" else entry.claimed_at,
             )
+
+    def outbox_claim(
+        self, entry_id: int, now: datetime, stale_before: datetime | None = None
+    ) -> OutboxEntry | None:
+        self._check_open()
+        with self._lock:
+            entry = self._outbox.get(entry_id)
+            if entry is None:
+                return None
+            stale = (
+                entry.status == "sending" and stale_before is not None
+                and (entry.claimed_at is None or entry.claimed_at < as_utc(stale_before))
+            )
+            if entry.status not in ("pending", "failed") and not stale:
+                return None
+            claimed = replace(entry, status="sending", attempts=entry.attempts + 1,
+                              claimed_at=as_utc(now), error=None)
+            self._outbox[entry_id] = claimed
+            return claimed
 
     # ------------------------------------------------------------------ ledger
 
