@@ -1,10 +1,20 @@
-"""Wiring of the mail side: transports, the exactly-once mailer, digest sources, job params."""
+"""Wiring of the mail side: transports, the exactly-once mailer, digest sources, job params.
+
+Per mail job it derives the policy the engine applies (see ``sp_sync.engine.digests``):
+the due time from the job's own schedule, the freshness window (job param, else the
+setting, else three times the shortest interval of the enabled pull jobs), the allowed
+recipient domains (``Settings.recipient_domains``).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.interval import IntervalTrigger
 
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.mail import GraphMailTransport
@@ -12,7 +22,7 @@ from sp_sync.adapters.mail.files import FileTransport
 from sp_sync.adapters.mail.smtp import SmtpTransport
 from sp_sync.adapters.store import open_store
 from sp_sync.clock import SystemClock
-from sp_sync.config.jobs import DigestParams, RemindersParams
+from sp_sync.config.jobs import DigestParams, JobSpec, RemindersParams, trigger
 from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
@@ -51,6 +61,7 @@ def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             from_address=settings.smtp_from_address or settings.mailbox,
+            allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
         )
     return FileTransport(settings.outbox_dir)
 
@@ -81,66 +92,193 @@ def digest_sources(
     )
 
 
-def context(settings: Settings, params: DigestParams | None = None) -> MailContext:
+# A Monday (2026-01-05): the reference week in which a schedule's weekly slot is read.
+_REFERENCE_MONDAY = (2026, 1, 5)
+DEFAULT_SLOT = (0, 7, 0)
+FRESH_FACTOR = 3
+DEFAULT_FRESH = timedelta(hours=3)
+
+
+def schedule_slot(schedule: str, tz: str) -> tuple[int, int, int]:
+    """(weekday, hour, minute) of a schedule's first run in a week, local time.
+
+    ``0 9 * * tue`` → (1, 9, 0); a daily ``0 8 * * *`` → (0, 8, 0). Interval schedules
+    ("every 1h") have no slot: Monday 07:00.
+    """
+    zone = ZoneInfo(tz)
+    trig = trigger(schedule, zone)
+    if isinstance(trig, IntervalTrigger):
+        return DEFAULT_SLOT
+    y, m, d = _REFERENCE_MONDAY
+    fire = trig.get_next_fire_time(None, datetime(y, m, d, tzinfo=zone))
+    if fire is None:
+        return DEFAULT_SLOT
+    local = fire.astimezone(zone)
+    return local.weekday(), local.hour, local.minute
+
+
+def schedule_interval(schedule: str, tz: str) -> timedelta | None:
+    """The time between two runs of a schedule (the smallest gap in a reference week)."""
+    zone = ZoneInfo(tz)
+    trig = trigger(schedule, zone)
+    if isinstance(trig, IntervalTrigger):
+        return trig.interval  # type: ignore[no-any-return]
+    y, m, d = _REFERENCE_MONDAY
+    at = datetime(y, m, d, tzinfo=zone)
+    fires: list[datetime] = []
+    while len(fires) < 50:
+        nxt = trig.get_next_fire_time(fires[-1] if fires else None, at)
+        if nxt is None or nxt - datetime(y, m, d, tzinfo=zone) > timedelta(days=8):
+            break
+        fires.append(nxt)
+        at = nxt + timedelta(seconds=1)
+    gaps = [b - a for a, b in zip(fires, fires[1:], strict=False) if b > a]
+    return min(gaps) if gaps else None
+
+
+def fresh_window(settings: Settings, jobs: Sequence[JobSpec],
+                 minutes: int | None = None) -> timedelta:
+    """How recent the last sync of every list a mail job reads must be."""
+    if minutes is not None:
+        return timedelta(minutes=minutes)
+    if settings.mail_fresh_within_minutes is not None:
+        return timedelta(minutes=settings.mail_fresh_within_minutes)
+    intervals = [i for j in jobs if j.kind == "pull" and j.enabled
+                 and (i := schedule_interval(j.schedule, settings.timezone)) is not None]
+    return FRESH_FACTOR * min(intervals) if intervals else DEFAULT_FRESH
+
+
+def context(settings: Settings, params: DigestParams | RemindersParams | None = None,
+            job: JobSpec | None = None, jobs: Sequence[JobSpec] = ()) -> MailContext:
     sender = settings.mailbox or settings.smtp_from_address or "sp-sync@localhost"
-    templates = Path(params.templates) if params is not None else Path("jobs/templates")
+    digest = params if isinstance(params, DigestParams) else None
+    templates = Path(digest.templates) if digest is not None else Path("jobs/templates")
+    stale_after = params.send_stale_after_minutes if params is not None else None
     return MailContext(
         sender=sender,
         tz=settings.timezone,
-        locale=(params.locale if params is not None and params.locale else settings.locale),
+        locale=(digest.locale if digest is not None and digest.locale else settings.locale),
         templates_dir=templates if templates.is_dir() else None,
         organisation=settings.organisation,
         site_url=settings.site_url,
+        allowed_domains=settings.recipient_domains,
+        fresh_within=fresh_window(settings, jobs, params.fresh_within_minutes
+                                  if params is not None else None),
+        send_stale_after=timedelta(minutes=stale_after if stale_after is not None
+                                   else settings.mail_send_stale_after_minutes),
+        slot=schedule_slot(job.schedule, settings.timezone) if job is not None
+        else DEFAULT_SLOT,
     )
+
+
+def describe_lateness(settings: Settings, jobs: Sequence[JobSpec]) -> list[str]:
+    """For ``check``: when each mail job is due, when it counts as late, what it waits for."""
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    out = []
+    for job in jobs:
+        if job.kind not in ("digest", "reminders"):
+            continue
+        params: Any = job.params
+        ctx = context(settings, params, job, jobs)
+        weekday, hour, minute = ctx.slot
+        late = params.late_after_minutes
+        if job.kind == "digest":
+            due = f"due {days[weekday]} {hour:02d}:{minute:02d} {settings.timezone} each ISO week"
+        else:
+            due = f"due {hour:02d}:{minute:02d} {settings.timezone} on the reminder's day"
+        out.append(
+            f"{job.name}: {due}; late (marked in subject and body) when sent more than "
+            f"{late} min after that; waits for lists synced within {ctx.fresh_within}, "
+            f"sends with a warning from {ctx.send_stale_after} after the due time; "
+            f"recipients only in {', '.join(ctx.recipient_domains)}"
+        )
+    return out
 
 
 class DigestJobs:
     """Runs digest and reminder jobs for the runner (implements ``runner.MailJobs``)."""
 
     def __init__(self, settings: Settings, mapping: ListMapping, services: Services,
-                 conn: GraphConnection | None) -> None:
+                 conn: GraphConnection | None, jobs: Sequence[JobSpec] = ()) -> None:
         self.settings = settings
         self.mapping = mapping
         self.services = services
+        self.jobs = list(jobs)
+        # Built at start, so a transport misconfiguration stops sp-sync right away; a dry
+        # run never uses it.
         self.mailer = Mailer(
             services.store,
             transport(settings, conn),
-            copy_to=FileTransport(settings.outbox_dir) if settings.mail_transport != "files"
-            else None,
+            copy_to=FileTransport(settings.outbox_dir)
+            if settings.mail_transport != "files" else None,
             limiter=RateLimiter(max_messages=settings.mail_per_minute),
             clock=services.clock,
+            lease=timedelta(seconds=settings.mail_claim_lease_s),
         )
         self._flushed = False
 
-    def run(self, job_name: str, kind: str, params: Any, now: datetime) -> dict[str, Any]:
+    def _job(self, name: str) -> JobSpec | None:
+        return next((j for j in self.jobs if j.name == name), None)
+
+    def run(self, job_name: str, kind: str, params: Any, now: datetime,
+            dry_run: bool = False) -> dict[str, Any]:
+        """Send what is due for the job; with ``dry_run`` only plan and preview it.
+
+        A dry run returns the plan in ``stats["planned_mails"]`` (recipient, subject,
+        period, late, status) and renders each mail into ``stats["preview_dir"]``
+        (``<outbox_dir>/preview/<job>-<UTC time>``); it writes nothing else.
+        """
         store = self.services.store
-        if not self._flushed:  # settle what a crash left "sending" before anything new
-            self.mailer.flush_pending()
-            self._flushed = True
+        resent: dict[str, int] = {}
+        mailer: Mailer | None = None
+        preview_dir: Path | None = None
+        if dry_run:
+            stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            preview_dir = Path(self.settings.outbox_dir) / "preview" / f"{job_name}-{stamp}"
+        else:
+            mailer = self.mailer
+            if not self._flushed:  # settle what a crash left "sending" before anything new
+                resent = mailer.flush_pending()
+                self._flushed = True
+            else:
+                resent = mailer.flush_pending(job_name)
         sources = digest_sources(store, self.mapping, self.settings)
+        ctx = context(self.settings, params, self._job(job_name), self.jobs)
         if kind == "reminders":
             rp: RemindersParams = params
-            return run_reminders(
-                store, self.mailer, sources, context(self.settings), now, job=job_name,
+            stats = run_reminders(
+                store, mailer, sources, ctx, now, job=job_name,
                 training_days_before=rp.training_days_before,
                 round_table_days_before=rp.round_table_days_before,
+                late_after=timedelta(minutes=rp.late_after_minutes),
+                dry_run=dry_run, preview_dir=preview_dir,
             )
-        dp: DigestParams = params
-        ctx = context(self.settings, dp)
-        late_after = timedelta(minutes=dp.late_after_minutes)
-        if dp.audience == "dtc":
-            return run_weekly_digest(
-                store, self.mailer, sources, ctx, list(dp.recipients), now, job=job_name,
-                catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
-            )
-        return run_personal_digests(
-            store, self.mailer, sources, ctx, dp.audience, now, job=job_name,
-            opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
-        )
+        else:
+            dp: DigestParams = params
+            late_after = timedelta(minutes=dp.late_after_minutes)
+            if dp.audience == "dtc":
+                stats = run_weekly_digest(
+                    store, mailer, sources, ctx, list(dp.recipients), now, job=job_name,
+                    catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
+                    dry_run=dry_run, preview_dir=preview_dir,
+                )
+            else:
+                stats = run_personal_digests(
+                    store, mailer, sources, ctx, dp.audience, now, job=job_name,
+                    opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks,
+                    late_after=late_after, dry_run=dry_run, preview_dir=preview_dir,
+                )
+        if not dry_run:
+            # Mails re-sent from the pending queue (after a crash or an unclear answer).
+            stats["resent"] = resent.get("sent", 0)
+            stats["resent_confirmed"] = resent.get("confirmed", 0)
+            stats["resent_failed"] = resent.get("failed", 0)
+        return stats
 
 
 def mail_jobs(config: Any, services: Services, conn: GraphConnection | None) -> DigestJobs:
-    return DigestJobs(config.settings, config.mapping, services, conn)
+    return DigestJobs(config.settings, config.mapping, services, conn,
+                      getattr(config, "jobs", ()))
 
 
 def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
@@ -153,7 +291,7 @@ def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
     store = open_store(settings.state_url)
     try:
         sources = digest_sources(store, config.mapping, settings)
-        return preview_weekly(sources, context(settings, job.params),
+        return preview_weekly(sources, context(settings, job.params, job, config.jobs),
                               Path(settings.outbox_dir) / "preview", SystemClock().now(), period)
     finally:
         store.close()
