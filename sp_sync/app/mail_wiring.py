@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -132,7 +133,7 @@ def schedule_interval(schedule: str, tz: str) -> timedelta | None:
             break
         fires.append(nxt)
         at = nxt + timedelta(seconds=1)
-    gaps = [b - a for a, b in zip(fires, fires[1:], strict=False) if b > a]
+    gaps = [b - a for a, b in pairwise(fires) if b > a]
     return min(gaps) if gaps else None
 
 

@@ -159,7 +159,7 @@ class _Cleaner:
             self.report(column, f"date out of range: {value.isoformat()}")
             return _shown(value)
         if isinstance(value, int | float):
-            if isinstance(value, float) and not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
                 self.report(column, f"number out of range: {value!r}")
                 return INVALID_MARK + (f"{value:g}" if isinstance(value, float) else str(value))
             return value

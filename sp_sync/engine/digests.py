@@ -258,7 +258,7 @@ class _Run:
 
     # ------------------------------------------------------------------ periods
 
-    def first_data(self) -> datetime | None | bool:
+    def first_data(self) -> datetime | bool | None:
         """When the job first saw synced data (its first period starts there).
 
         ``True``: the job has history from before this rule (no limit); ``None``: no list
@@ -346,6 +346,18 @@ class _Run:
             self.stats["planned_mails"] = self.planned
             self.stats["preview_dir"] = str(self.preview_dir) if self.preview_dir else None
         return self.stats
+
+
+def _once(make: Callable[[], Rendered]) -> Callable[[], Rendered]:
+    """Render on first use only (the weekly digest is the same for every recipient)."""
+    done: list[Rendered] = []
+
+    def get() -> Rendered:
+        if not done:
+            done.append(make())
+        return done[0]
+
+    return get
 
 
 def _slug(text: str) -> str:
@@ -440,13 +452,8 @@ def run_weekly_digest(
         digest = build_weekly(run.records(), sources.changes(since), health, due.period, now,
                               ctx.tz, since, display=run.display(), site_url=ctx.site_url)
         notices = Notices(due.scheduled if due.late else None, stale)
-        rendered: list[Rendered] = []
-
-        def render() -> Rendered:  # once for every recipient
-            if not rendered:
-                rendered.append(render_weekly(digest, ctx.locale, ctx.templates_dir,
-                                              ctx.organisation, notices))
-            return rendered[0]
+        render = _once(lambda d=digest, n=notices: render_weekly(  # type: ignore[misc]
+            d, ctx.locale, ctx.templates_dir, ctx.organisation, n))
 
         statuses: list[str] = []
         sent_to: list[str] = []
@@ -497,13 +504,13 @@ def run_personal_digests(
         if audience == "leads":
             for d in build_lead_digests(records, changes, due.period, now, ctx.tz, since,
                                         show, opt_out):
-                mails.append((d.recipient, lambda d=d: render_lead(  # type: ignore[misc]
-                    d, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, notices)))
+                mails.append((d.recipient, lambda d=d, n=notices: render_lead(  # type: ignore[misc]
+                    d, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
         else:
             for c in build_coordinator_digests(records, changes, due.period, now, ctx.tz,
                                                since, show, opt_out):
-                mails.append((c.recipient, lambda c=c: render_coordinator(  # type: ignore[misc]
-                    c, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, notices)))
+                mails.append((c.recipient, lambda c=c, n=notices: render_coordinator(  # type: ignore[misc]
+                    c, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
         statuses: list[str] = []
         sent_to: list[str] = []
         for value, render in mails:
