@@ -64,7 +64,12 @@ from sp_sync.domain.mailsafe import (
 from sp_sync.domain.model import FieldChange, Record
 from sp_sync.domain.periods import DuePeriod, due_periods, period_for, scheduled_at
 from sp_sync.domain.personal import build_coordinator_digests, build_lead_digests
-from sp_sync.domain.reminders import Reminder, round_table_reminders, training_reminders
+from sp_sync.domain.reminders import (
+    _SEQUENCE_EPOCH,
+    Reminder,
+    round_table_reminders,
+    training_reminders,
+)
 from sp_sync.engine.mailing import Mailer, sync_key
 from sp_sync.errors import ConfigError
 from sp_sync.ports import RunRecord, StateStore
@@ -579,7 +584,9 @@ def run_reminders(
             continue
         days = training_days_before if r.kind == "training" else round_table_days_before
         meant = _reminder_due(r, days, ctx)
-        late = now > meant + late_after
+        # Late only when it could have gone out in time: the event was known by then.
+        known_since = _SEQUENCE_EPOCH + timedelta(seconds=r.event.sequence)
+        late = now > meant + late_after and known_since <= meant
         notices = Notices(meant if late else None, stale)
         status = run.deliver(
             r.period, recipient,

@@ -1,0 +1,100 @@
+"""Issue 9 end to end on the emulator: a fresh install sends no empty digest, a dry run
+sends and records nothing, a deleted person gets nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sp_sync.app.demo import people_edit_the_lists
+from sp_sync.engine.runner import run_job
+
+from .conftest import Tenant
+
+MAIL_JOBS = ("weekly-digest", "lead-digests", "coordinator-digests", "reminders")
+
+
+def test_fresh_install_syncing_after_the_due_time_sends_one_digest_with_data(
+    tenant: Tenant,
+) -> None:
+    t = tenant  # Monday 07:00:30, fresh state store, nothing synced yet
+    first = run_job(t.svc, t.config.job("weekly-digest"))
+    assert first.status == "ok" and first.stats["sent"] == 0
+    assert "synchronised yet" in first.stats["waiting"][0]["reason"]
+
+    t.clock.advance(timedelta(hours=4))  # the first sync happens after the due time
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+    later = run_job(t.svc, t.config.job("weekly-digest"))
+    assert (later.stats["sent"], later.stats["skipped"]) == (0, 0)
+    assert t.emu.mail() == []  # no empty, no "[verspätet]" digest
+    assert t.svc.store.ledger_periods("weekly-digest") == []
+
+    t.clock.advance(timedelta(days=7) - timedelta(hours=4))  # next Monday 07:00:30
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+    monday = run_job(t.svc, t.config.job("weekly-digest"))
+    assert (monday.stats["sent"], monday.stats["late"]) == (1, 0)
+    (mail,) = t.emu.mail()
+    assert mail["subject"] == "DTC-Wochenüberblick KW 50/2026"
+    assert "40 Projekte" in mail["text"]
+
+
+def a_week_of_edits(t: Tenant) -> None:
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+    people_edit_the_lists(t.emu, t.config.mapping, t.seed)
+    # personal digests are scheduled 07:30 (jobs/lead-digests.toml): due from then on
+    t.clock.advance(timedelta(minutes=30))
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+
+
+def test_dry_run_of_every_mail_job_sends_and_records_nothing(tenant: Tenant) -> None:
+    t = tenant
+    a_week_of_edits(t)
+    jobs = t.svc.mail_jobs
+    assert jobs is not None
+    plans = {}
+    for name in MAIL_JOBS:
+        job = t.config.job(name)
+        stats = jobs.run(name, job.kind, job.params, t.clock.now(), dry_run=True)
+        plans[name] = stats["planned_mails"]
+        assert stats["dry_run"] is True and Path(stats["preview_dir"]).parent.name == "preview"
+    assert t.emu.mail() == []
+    store = t.svc.store
+    for name in MAIL_JOBS:
+        assert store.ledger_periods(name) == []
+        assert store.ledger_get(f"{name}#start", "first-data") is None
+        for p in plans[name]:
+            assert store.outbox_get(name, p["period"], p["recipient"]) is None
+            assert Path(p["preview"]).is_file()
+            assert p["status"] == "would_send"
+    assert store.outbox_pending() == []
+    assert [(p["recipient"], p["late"]) for p in plans["weekly-digest"]] == [
+        ("dtc@mannheim.de", False)]
+    assert plans["lead-digests"]
+
+    # the real run sends exactly what was planned
+    for name in ("weekly-digest", "lead-digests"):
+        run_job(t.svc, t.config.job(name))
+    sent = sorted((m["subject"], tuple(m["recipients"])) for m in t.emu.mail())
+    planned = sorted((p["subject"], (p["recipient"],))
+                     for name in ("weekly-digest", "lead-digests") for p in plans[name])
+    assert sent == planned
+
+
+def test_a_deleted_person_gets_no_personal_digest(tenant: Tenant) -> None:
+    t = tenant
+    a_week_of_edits(t)
+    job = t.config.job("lead-digests")
+    assert t.svc.mail_jobs is not None
+    plan = t.svc.mail_jobs.run(job.name, job.kind, job.params, t.clock.now(), dry_run=True)
+    gone = plan["planned_mails"][0]["recipient"]
+    user = next(u for u in t.seed["users"] if u["email"].lower() == gone)
+    t.emu.delete_item("User Information List", user["id"], None)
+    run_job(t.svc, t.config.job("dtc-sync"))
+
+    outcome = run_job(t.svc, job)
+
+    recipients = {r for m in t.emu.mail() for r in m["recipients"]}
+    assert gone not in recipients
+    assert outcome.stats["sent"] == len(plan["planned_mails"]) - 1
+    assert outcome.stats["recipients_skipped"] == 1
+    assert "not a current user" in outcome.stats["skipped_recipients"][0]["reason"]
