@@ -265,6 +265,10 @@ class StateStore(Protocol):
 
     def outbox_get(self, job: str, period: str, recipient: str) -> OutboxEntry | None: ...
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        """Every entry of one job's period (any status), ordered by recipient."""
+        ...
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         """Entries with status "pending" or "sending", oldest first."""
         ...

@@ -319,6 +319,22 @@ def digest_skip(
         raise _fail(exc) from None
 
 
+@digest_app.command("resend")
+def digest_resend(
+    job: Annotated[str, typer.Argument(help="Mail job name.")],
+    period: Annotated[str, typer.Option(help="Period such as 2026-W49.")],
+    to: Annotated[str | None, typer.Option(help="Send one copy to this address only.")] = None,
+) -> None:
+    """Send a period's mail again (recorded in the ledger as <job>#resend)."""
+    from sp_sync.app.digest_ops import resend_with_services
+
+    try:
+        for line in resend_with_services(_config(), job, period, to):
+            console.print(f"{line['recipient']}: {line['status']}", markup=False)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+
+
 @emulator_app.command("serve")
 def emulator_serve(
     port: int = 0,

@@ -515,3 +515,15 @@ def test_outbox_claim_from_many_threads_succeeds_once(store: StateStore) -> None
     for t in threads:
         t.join()
     assert sorted(wins) == sorted(e.id for e in entries if e is not None)
+
+
+def test_outbox_entries_of_a_period(store: StateStore) -> None:
+    b = store.outbox_add("digest", "2026-W49", "b@x.de", "<b>", b"b", T0)
+    a = store.outbox_add("digest", "2026-W49", "a@x.de", "<a>", b"a", T0)
+    store.outbox_add("digest", "2026-W50", "a@x.de", "<c>", b"c", T0)
+    store.outbox_add("other", "2026-W49", "a@x.de", "<d>", b"d", T0)
+    assert a is not None and b is not None
+    store.outbox_mark(a.id, "sent", T0)
+    found = store.outbox_entries("digest", "2026-W49")
+    assert [(e.recipient, e.status) for e in found] == [("a@x.de", "sent"), ("b@x.de", "pending")]
+    assert store.outbox_entries("digest", "2026-W51") == []

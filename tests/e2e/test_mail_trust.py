@@ -1,13 +1,18 @@
 """Issue 9 end to end on the emulator: a fresh install sends no empty digest, a dry run
-sends and records nothing, a deleted person gets nothing."""
+sends and records nothing, a deleted person gets nothing, an operator resend is recorded."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from sp_sync.app.demo import people_edit_the_lists
+from sp_sync.app.digest_ops import resend
+from sp_sync.app.mail_wiring import DigestJobs
 from sp_sync.engine.runner import run_job
+from sp_sync.errors import ConfigError
 
 from .conftest import Tenant
 
@@ -98,3 +103,35 @@ def test_a_deleted_person_gets_no_personal_digest(tenant: Tenant) -> None:
     assert outcome.stats["sent"] == len(plan["planned_mails"]) - 1
     assert outcome.stats["recipients_skipped"] == 1
     assert "not a current user" in outcome.stats["skipped_recipients"][0]["reason"]
+
+
+def test_operator_resends_a_week_recorded_in_the_ledger(tenant: Tenant) -> None:
+    t = tenant
+    run_job(t.svc, t.config.job("dtc-sync"))
+    run_job(t.svc, t.config.job("weekly-digest"))
+    (original,) = t.emu.mail()
+    jobs = t.svc.mail_jobs
+    assert isinstance(jobs, DigestJobs)
+    domains = t.settings.recipient_domains
+    assert domains == ("mannheim.de",)
+
+    again = resend(t.svc.store, jobs.mailer, "weekly-digest", "2026-W49", None, domains,
+                   t.clock.now(), same_for_all=True)
+    t.clock.advance(timedelta(minutes=1))
+    copy = resend(t.svc.store, jobs.mailer, "weekly-digest", "2026-W49",
+                  "Anna.Braun@mannheim.de", domains, t.clock.now(), same_for_all=True)
+    with pytest.raises(ConfigError, match="not in the allowed"):
+        resend(t.svc.store, jobs.mailer, "weekly-digest", "2026-W49", "eve@evil.example",
+               domains, t.clock.now(), same_for_all=True)
+    with pytest.raises(ConfigError, match="no mail"):
+        resend(t.svc.store, jobs.mailer, "weekly-digest", "2026-W40", None, domains,
+               t.clock.now())
+
+    assert again == [{"recipient": "dtc@mannheim.de", "status": "sent"}]
+    assert copy == [{"recipient": "anna.braun@mannheim.de", "status": "sent"}]
+    mails = t.emu.mail()
+    assert [m["recipients"] for m in mails] == [
+        ["dtc@mannheim.de"], ["dtc@mannheim.de"], ["anna.braun@mannheim.de"]]
+    assert {m["subject"] for m in mails} == {original["subject"]}
+    assert [s for _, s in t.svc.store.ledger_periods("weekly-digest#resend")] == ["sent", "sent"]
+    assert t.svc.store.ledger_periods("weekly-digest") == [("2026-W49", "sent")]

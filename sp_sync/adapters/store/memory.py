@@ -281,6 +281,11 @@ class MemoryStore:
                     return e
             return None
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        with self._lock:
+            found = [e for e in self._outbox.values() if (e.job, e.period) == (job, period)]
+        return sorted(found, key=lambda e: e.recipient)
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         with self._lock:
             found = [

@@ -433,6 +433,15 @@ class SqlStore:
             ).first()
         return None if row is None else _entry(row)
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.job == job, outbox.c.period == period)
+            .order_by(outbox.c.recipient)
+        )
+        with self._read("reading the outbox") as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         query = (
             sa.select(outbox)
