@@ -577,6 +577,7 @@ def run_reminders(
     go, stale = run.fresh_enough(min(today_slot, now), "reminders")
     if not go:
         return run.finish()
+    first = run.first_data()
     for r in due_reminders(sources, now, ctx.tz, ctx.uid_domain, training_days_before,
                            round_table_days_before, records=run.records()):
         recipient = run.recipient(r.recipient, from_list=True)
@@ -586,7 +587,9 @@ def run_reminders(
         meant = _reminder_due(r, days, ctx)
         # Late only when it could have gone out in time: the event was known by then.
         known_since = _SEQUENCE_EPOCH + timedelta(seconds=r.event.sequence)
-        late = now > meant + late_after and known_since <= meant
+        # ... and sp-sync already had data then (a new installation is not late).
+        late = (now > meant + late_after and known_since <= meant
+                and (not isinstance(first, datetime) or meant >= first))
         notices = Notices(meant if late else None, stale)
         status = run.deliver(
             r.period, recipient,

@@ -176,7 +176,14 @@ def test_late_personal_digests_and_reminders_say_so(smtp_server: SmtpServer) -> 
     # first seen on Monday 07:30 (on time for the anchor), then down until Tuesday
     store.ledger_put("lead-digests", "2026-W48", "sent", utc(2026, 11, 23, 6))
     leads = run_personal_digests(store, m, sources(), ctx(), "leads", utc(2026, 12, 1, 9))
-    # the training on 3 December: reminded only the day before instead of two days before
+    # a new installation's first reminders are never late: sp-sync was not running earlier
+    fresh = MemoryStore()
+    assert run_reminders(fresh, Mailer(fresh, m.transport, limiter=RateLimiter(10_000)),
+                         sources(), ctx(slot=(0, 8, 0)), utc(2026, 12, 2, 8))["late"] == 0
+    smtp_server.inbox.messages.clear()
+    # the training on 3 December: reminded only the day before instead of two days before,
+    # while sp-sync had data since 20 November
+    store.ledger_put("reminders#start", "first-data", "anchor", utc(2026, 11, 20))
     reminders = run_reminders(store, m, sources(), ctx(slot=(0, 8, 0)), utc(2026, 12, 2, 8))
 
     assert (leads["sent"], leads["late"], reminders["sent"], reminders["late"]) == (2, 1, 2, 2)
