@@ -9,6 +9,7 @@ recipient domains (``Settings.recipient_domains``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -27,6 +28,7 @@ from sp_sync.config.jobs import DigestParams, JobSpec, RemindersParams, trigger
 from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
+from sp_sync.domain.periods import period_for, scheduled_at
 from sp_sync.engine.digests import (
     DIGEST_LISTS,
     DigestSources,
@@ -283,16 +285,44 @@ def mail_jobs(config: Any, services: Services, conn: GraphConnection | None) -> 
 
 
 def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
-    """Render a weekly digest from the state store without sending (no Graph connection)."""
+    """Render a mail job's mails from the state store without sending (no Graph connection).
+
+    The weekly digest: one HTML/text/.eml set (its path is returned). Personal digests:
+    every mail of the week ``period`` (default: this week), whatever the ledger says;
+    reminders: those due now. Both go into ``<outbox_dir>/preview/<job>-<period>/`` (the
+    folder is returned). Nothing is written to the state store.
+    """
     settings: Settings = config.settings
     job = config.job(job_name)
-    if job.kind != "digest" or job.params.audience != "dtc":
-        raise ConfigError(f"{job.path}: kind: preview renders the weekly DTC digest; "
-                          f"{job_name!r} is not one")
+    if job.kind not in ("digest", "reminders"):
+        raise ConfigError(f"{job.path}: kind: {job_name!r} is a {job.kind} job; preview "
+                          "renders mail jobs (digest, reminders)")
     store = open_store(settings.state_url)
+    now = SystemClock().now()
+    out = Path(settings.outbox_dir) / "preview"
     try:
         sources = digest_sources(store, config.mapping, settings)
-        return preview_weekly(sources, context(settings, job.params, job, config.jobs),
-                              Path(settings.outbox_dir) / "preview", SystemClock().now(), period)
+        # a preview shows the mail whatever the data's age
+        ctx = replace(context(settings, job.params, job, config.jobs), fresh_within=None)
+        if job.kind == "digest" and job.params.audience == "dtc":
+            return preview_weekly(sources, ctx, out, now, period)
+        if job.kind == "reminders":
+            folder = out / f"{job_name}-{now.astimezone(UTC):%Y%m%d}"
+            rp: RemindersParams = job.params
+            run_reminders(store, None, sources, ctx, now, job=job_name,
+                          training_days_before=rp.training_days_before,
+                          round_table_days_before=rp.round_table_days_before,
+                          dry_run=True, preview_dir=folder)
+            return folder
+        week = period or period_for(now, settings.timezone)
+        try:
+            due = scheduled_at(week, settings.timezone, *ctx.slot)
+        except ValueError as exc:
+            raise ConfigError(f"--period: {exc}") from None
+        folder = out / f"{job_name}-{week}"
+        run_personal_digests(store, None, sources, ctx, job.params.audience, min(now, due),
+                             job=job_name, opt_out=tuple(job.params.opt_out), dry_run=True,
+                             preview_dir=folder, preview_period=week)
+        return folder
     finally:
         store.close()

@@ -491,13 +491,19 @@ def run_personal_digests(
     *,
     dry_run: bool = False,
     preview_dir: Path | None = None,
+    preview_period: str | None = None,
 ) -> dict[str, Any]:
-    """Project-lead ("leads") or IT-coordinator ("coordinators") digests of the week."""
+    """Project-lead ("leads") or IT-coordinator ("coordinators") digests of the week.
+
+    ``preview_period`` (dry runs only): plan that week's mails whatever the ledger says.
+    """
     if audience not in ("leads", "coordinators"):
         raise ValueError(f"unknown audience {audience!r}; expected leads or coordinators")
     job = job or f"{audience[:-1]}-digests"
     run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
-    for due in run.due(catch_up_weeks, late_after):
+    dues = run.due(catch_up_weeks, late_after) if not (dry_run and preview_period) else [
+        DuePeriod(preview_period, scheduled_at(preview_period, ctx.tz, *ctx.slot), False)]
+    for due in dues:
         go, stale = run.fresh_enough(due.scheduled, due.period)
         if not go:
             run.stats["periods"].append({"period": due.period, "status": "waiting"})

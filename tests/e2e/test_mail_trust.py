@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from sp_sync.adapters.store import open_store
 from sp_sync.app.demo import people_edit_the_lists
 from sp_sync.app.digest_ops import resend
-from sp_sync.app.mail_wiring import DigestJobs
+from sp_sync.app.mail_wiring import DigestJobs, preview_digest
 from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
 
-from .conftest import Tenant
+from .conftest import Tenant, open_tenant
 
 MAIL_JOBS = ("weekly-digest", "lead-digests", "coordinator-digests", "reminders")
 
@@ -135,3 +136,25 @@ def test_operator_resends_a_week_recorded_in_the_ledger(tenant: Tenant) -> None:
     assert {m["subject"] for m in mails} == {original["subject"]}
     assert [s for _, s in t.svc.store.ledger_periods("weekly-digest#resend")] == ["sent", "sent"]
     assert t.svc.store.ledger_periods("weekly-digest") == [("2026-W49", "sent")]
+
+
+def test_preview_renders_every_mail_job_and_records_nothing(tmp_path: Path) -> None:
+    with open_tenant(tmp_path) as t:
+        a_week_of_edits(t)
+        config = t.config
+        state_url = t.settings.state_url
+    # the daemon is stopped: preview reads the state store on its own, without Graph
+    folders = {name: preview_digest(config, name, "2026-W49") for name in MAIL_JOBS}
+
+    assert folders["weekly-digest"].name == "preview-weekly-2026-W49.html"
+    for name in ("lead-digests", "coordinator-digests"):
+        assert folders[name].name == f"{name}-2026-W49"
+        emls = list(folders[name].glob("*.eml"))
+        assert emls and len(emls) == len(list(folders[name].glob("*.html")))
+    store = open_store(state_url)
+    try:
+        for name in MAIL_JOBS:
+            assert store.ledger_periods(name) == []
+        assert store.outbox_pending() == []
+    finally:
+        store.close()
