@@ -8,6 +8,7 @@ recipient domains (``Settings.recipient_domains``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -40,9 +41,11 @@ from sp_sync.engine.digests import (
 )
 from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.engine.records import StoreResolver, load_records
-from sp_sync.engine.runner import Services
+from sp_sync.engine.runner import Services, run_job
 from sp_sync.errors import ConfigError
 from sp_sync.ports import MailTransport, StateStore
+
+log = logging.getLogger(__name__)
 
 
 def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport:
@@ -219,6 +222,9 @@ class DigestJobs:
             lease=timedelta(seconds=settings.mail_claim_lease_s),
         )
         self._flushed = False
+        # Mail jobs waiting for fresh data: run again after every pull (see after_run).
+        self._waiting: dict[str, JobSpec] = {}
+        self._rerunning = False
 
     def _job(self, name: str) -> JobSpec | None:
         return next((j for j in self.jobs if j.name == name), None)
@@ -272,6 +278,11 @@ class DigestJobs:
                     late_after=late_after, dry_run=dry_run, preview_dir=preview_dir,
                 )
         if not dry_run:
+            job = self._job(job_name)
+            if stats.get("waiting") and job is not None:
+                self._waiting[job_name] = job
+            else:
+                self._waiting.pop(job_name, None)
             # Mails re-sent from the pending queue (after a crash or an unclear answer).
             stats["resent"] = resent.get("sent", 0)
             stats["resent_confirmed"] = resent.get("confirmed", 0)
@@ -279,9 +290,32 @@ class DigestJobs:
         return stats
 
 
+    def after_run(self, job_name: str, status: str, stats: dict[str, Any]) -> None:
+        """The runner's ``on_run`` hook: after a pull, run the mail jobs still waiting for
+        fresh data. A weekly job's own schedule fires once a week; without this a digest
+        that waited at 07:00 (or at start after downtime) would never go out that week."""
+        job = self._job(job_name)
+        if job is None or job.kind != "pull" or not self._waiting or self._rerunning \
+                or stats.get("dry_run"):
+            return
+        self._rerunning = True
+        try:
+            for waiting in list(self._waiting.values()):
+                log.info("%s: running again after %s (it was waiting for fresh data)",
+                         waiting.name, job_name)
+                try:
+                    run_job(self.services, waiting)
+                except Exception:  # a crash is in the run history; the pull is unaffected
+                    log.exception("%s: re-run after %s failed", waiting.name, job_name)
+        finally:
+            self._rerunning = False
+
+
 def mail_jobs(config: Any, services: Services, conn: GraphConnection | None) -> DigestJobs:
-    return DigestJobs(config.settings, config.mapping, services, conn,
+    jobs = DigestJobs(config.settings, config.mapping, services, conn,
                       getattr(config, "jobs", ()))
+    services.on_run.append(jobs.after_run)
+    return jobs
 
 
 def preview_digest(config: Any, job_name: str, period: str | None) -> Path:

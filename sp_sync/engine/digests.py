@@ -221,6 +221,9 @@ class _Run:
         try:
             rendered = render()
             attachment = ics() if ics is not None else None
+            message = build_message(rendered, self.ctx.sender, recipient,
+                                    sync_key(self.job, period, recipient), ics=attachment,
+                                    date=self.now)
         except Exception as exc:  # one recipient's bad data never stops the others
             log.exception("%s: mail for %s (%s) could not be built", self.job, recipient,
                           period)
@@ -230,9 +233,7 @@ class _Run:
             return "error"
 
         def build() -> EmailMessage:
-            return build_message(rendered, self.ctx.sender, recipient,
-                                 sync_key(self.job, period, recipient), ics=attachment,
-                                 date=self.now)
+            return message
 
         if self.dry_run:
             return self._plan(period, recipient, rendered, late, build)

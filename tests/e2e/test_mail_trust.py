@@ -158,3 +158,27 @@ def test_preview_renders_every_mail_job_and_records_nothing(tmp_path: Path) -> N
         assert store.outbox_pending() == []
     finally:
         store.close()
+
+
+def test_a_digest_waiting_for_fresh_data_goes_out_after_the_next_sync(tenant: Tenant) -> None:
+    """F15 with data before mail: down across Monday 07:00, the digest fires at start on
+    week-old data, waits, and goes out (late) right after the first sync — not a week later."""
+    t = tenant
+    run_job(t.svc, t.config.job("dtc-sync"))
+    assert run_job(t.svc, t.config.job("weekly-digest")).stats["sent"] == 1  # W49
+
+    t.clock.advance(timedelta(days=7, hours=2))  # next Monday 09:00:30; down since last week
+    waiting = run_job(t.svc, t.config.job("weekly-digest"))
+    assert waiting.stats["sent"] == 0 and "projects" in waiting.stats["waiting"][0]["reason"]
+    assert len(t.emu.mail()) == 1
+
+    run_job(t.svc, t.config.job("dtc-sync"))  # the daemon's first pull after the restart
+
+    mails = t.emu.mail()
+    assert [m["subject"] for m in mails[1:]] == ["[verspätet] DTC-Wochenüberblick KW 50/2026"]
+    (rerun, *_) = t.svc.store.runs("weekly-digest", limit=1)
+    assert (rerun.stats["sent"], rerun.stats["late"]) == (1, 1)
+    assert t.svc.store.ledger_periods("weekly-digest") == [("2026-W49", "sent"),
+                                                           ("2026-W50", "late")]
+    run_job(t.svc, t.config.job("dtc-sync"))  # nothing waits any more: no further mail
+    assert len(t.emu.mail()) == 2
