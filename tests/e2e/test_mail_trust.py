@@ -4,6 +4,7 @@ sends and records nothing, a deleted person gets nothing, an operator resend is 
 from __future__ import annotations
 
 from datetime import timedelta
+from email.policy import SMTP
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sp_sync.app.digest_ops import resend
 from sp_sync.app.mail_wiring import DigestJobs, preview_digest
 from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
+from sp_sync.render.mail import Rendered, build_message
 
 from .conftest import Tenant, open_tenant
 
@@ -182,3 +184,19 @@ def test_a_digest_waiting_for_fresh_data_goes_out_after_the_next_sync(tenant: Te
                                                            ("2026-W50", "late")]
     run_job(t.svc, t.config.job("dtc-sync"))  # nothing waits any more: no further mail
     assert len(t.emu.mail()) == 2
+
+
+def test_resends_from_the_pending_queue_are_counted(tenant: Tenant) -> None:
+    t = tenant
+    run_job(t.svc, t.config.job("dtc-sync"))
+    # what a crash left behind: a rendered mail of last week, never sent
+    left = build_message(Rendered("Liegengeblieben", "Text", "<p>Text</p>"), "dtc@mannheim.de",
+                         "dtc@mannheim.de", "weekly-digest/2026-W48/dtc@mannheim.de")
+    t.svc.store.outbox_add("weekly-digest", "2026-W48", "dtc@mannheim.de",
+                           str(left["Message-ID"]), left.as_bytes(policy=SMTP), t.clock.now())
+
+    outcome = run_job(t.svc, t.config.job("weekly-digest"))
+
+    assert (outcome.stats["resent"], outcome.stats["sent"]) == (1, 1)
+    assert sorted(m["subject"] for m in t.emu.mail()) == [
+        "DTC-Wochenüberblick KW 49/2026", "Liegengeblieben"]

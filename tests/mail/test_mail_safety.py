@@ -115,9 +115,9 @@ def test_outside_malformed_and_deleted_people_are_never_mailed(smtp_server: Smtp
 def poisoned() -> tuple[dict[str, list[Record]], list[Any]]:
     data = dataset()
     patch(data, "trainings", "17",
-          topic="SharePoint\r\nBcc: eve@evil.example\u202e Grundlagen\x07")
-    patch(data, "trainings", "18", start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC),
+          topic="SharePoint\r\nBcc: eve@evil.example\u202e Grundlagen\x07",
           max_participants=1e300)
+    patch(data, "trainings", "18", start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC))
     patch(data, "projects", "1", status_report="x" * 60_000, budget=float("inf"),
           title="Bürgerportal\n2.0")
     patch(data, "projects", "2", milestone_date=date(9999, 12, 31))
@@ -152,11 +152,12 @@ def test_poison_values_never_stop_the_other_mails(smtp_server: SmtpServer,
                   if str(m["Subject"]).startswith("DTC-Wochenüberblick"))
     text = text_part(digest) or ""
     assert "⚠ 9999-12-31" in text  # the impossible date is shown as such
+    assert "Plätze: 2 von ⚠ 1e+300 belegt" in text  # and the absurd number
     assert "x" * 1001 not in body(digest)
     # the bad items are reported as data problems in the run's figures
     problems = {(p["list"], p["item"], p["column"]) for p in weekly["problems"]}
     assert ("trainings", "18", "start") in problems
-    assert ("trainings", "18", "max_participants") in problems
+    assert ("trainings", "17", "max_participants") in problems
     assert ("projects", "1", "status_report") in problems
     assert ("projects", "2", "milestone_date") in problems
     assert weekly["data_problems"] >= 4 and reminders["data_problems"] >= 4
