@@ -13,27 +13,30 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from email.policy import SMTP
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from sp_sync.render.mail import Rendered, build_message
+from tests.digest.dataset import NOW
 from tests.mail.conftest import Inbox, _serve
 
 POSTGRES_URL = os.environ.get("SP_SYNC_TEST_POSTGRES_URL")
 RECIPIENTS = [f"person{i:02d}@mannheim.de" for i in range(16)]
+LEFT_OVER = [f"left{i:02d}@mannheim.de" for i in range(8)]
 WORKERS = 3
 
 pytestmark = pytest.mark.postgres
 
 
 def _worker(url: str, schema: str, port: int, go: Any, out: Any) -> None:
-    """One sp-sync process: flush the outbox at start, then run the weekly digest."""
+    """One sp-sync process: flush the outbox at start, then run the weekly digest twice."""
     from sp_sync.adapters.mail.smtp import SmtpTransport
     from sp_sync.adapters.store.sql import SqlStore
     from sp_sync.engine.digests import run_weekly_digest
     from sp_sync.engine.mailing import Mailer, RateLimiter
-    from tests.digest.dataset import NOW
     from tests.mail.test_mailer import ctx, sources
 
     store = SqlStore(url, schema=schema)
@@ -67,7 +70,15 @@ def test_processes_on_one_postgres_send_each_key_once(pg_schema: str) -> None:
     from sp_sync.adapters.store.sql import SqlStore
 
     assert POSTGRES_URL
-    SqlStore(POSTGRES_URL, schema=pg_schema).close()  # migrate once, before the race
+    # migrate once, before the race; and leave last week's mails pending, as a crash
+    # would, so the processes' start-up flushes race for them too
+    store = SqlStore(POSTGRES_URL, schema=pg_schema)
+    for r in LEFT_OVER:
+        msg = build_message(Rendered("KW 48", "t", "<p>t</p>"), "dtc@mannheim.de", r,
+                            f"weekly-digest/2026-W48/{r}")
+        store.outbox_add("weekly-digest", "2026-W48", r, str(msg["Message-ID"]),
+                         msg.as_bytes(policy=SMTP), NOW)
+    store.close()
     inbox = Inbox(delay=0.05)  # the server takes a moment per mail: the senders overlap
     for server in _serve(inbox):
         spawn = mp.get_context("spawn")
@@ -84,7 +95,9 @@ def test_processes_on_one_postgres_send_each_key_once(pg_schema: str) -> None:
             assert p.exitcode == 0
 
     keys = Counter(str(m["X-SP-Sync-Key"]) for m in inbox.messages)
-    assert keys == Counter({f"weekly-digest/2026-W49/{r}": 1 for r in RECIPIENTS})
+    assert keys == Counter({f"weekly-digest/2026-W49/{r}": 1 for r in RECIPIENTS}
+                           | {f"weekly-digest/2026-W48/{r}": 1 for r in LEFT_OVER})
+    assert sum(r["flushed"]["sent"] for r in results) == len(LEFT_OVER)
     assert sum(r["stats"]["sent"] for r in results) == len(RECIPIENTS)
     assert all(r["again"]["sent"] == 0 for r in results)
     store = SqlStore(POSTGRES_URL, schema=pg_schema)
