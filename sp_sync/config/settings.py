@@ -273,7 +273,8 @@ class Settings(BaseSettings):
     @property
     def recipient_domains(self) -> tuple[str, ...]:
         """Where mail may go: ``mail_allowed_domains``, else the domains of the mailbox,
-        the SMTP sender and the site's host (not ``*.sharepoint.com``, IPs or localhost)."""
+        the SMTP sender and the site's host (not ``*.sharepoint.com``, IPs or localhost),
+        else those of ``dtc_recipients``."""
         if self.mail_allowed_domains:
             return tuple(self.mail_allowed_domains)
         found: list[str] = []
@@ -285,6 +286,8 @@ class Settings(BaseSettings):
         if (len(labels) >= 2 and not host.endswith((".sharepoint.com", ".sharepoint.us"))
                 and not labels[-1].isdigit()):
             found.append(".".join(labels[-2:]))
+        if not found:  # no mailbox or site yet: the admin's own DTC recipients
+            found = [a.rpartition("@")[2].lower() for a in self.dtc_recipients]
         return tuple(dict.fromkeys(found))
 
     @property
