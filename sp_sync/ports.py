@@ -200,6 +200,7 @@ class OutboxEntry:
     sent_at: datetime | None = None
     attempts: int = 0
     error: str | None = None
+    claimed_at: datetime | None = None  # since when a sender holds it ("sending")
 
 
 class ListSyncTransaction(Protocol):
@@ -308,6 +309,10 @@ class MailLedger(Protocol):
 
     def outbox_get(self, job: str, period: str, recipient: str) -> OutboxEntry | None: ...
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        """Every entry of one job's period (any status), ordered by recipient."""
+        ...
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         """Entries with status "pending" or "sending", oldest first."""
         ...
@@ -316,6 +321,19 @@ class MailLedger(Protocol):
         self, entry_id: int, status: str, now: datetime, error: str | None = None
     ) -> None:
         """Set status; "sending" increments attempts; "sent" sets sent_at."""
+        ...
+
+    def outbox_claim(
+        self, entry_id: int, now: datetime, stale_before: datetime | None = None
+    ) -> OutboxEntry | None:
+        """Take the entry for sending, atomically (one conditional UPDATE / under a lock).
+
+        Succeeds from "pending" or "failed"; from "sending" only when its claim is older
+        than ``stale_before`` (its holder died; ``None``: never). On success the entry is
+        "sending", ``attempts`` + 1, ``claimed_at`` = ``now``, and is returned; otherwise
+        (sent, or held by another sender) ``None``. Of any number of processes claiming
+        the same entry at once, exactly one succeeds.
+        """
         ...
 
     def ledger_get(self, job: str, period: str) -> Mapping[str, Any] | None:

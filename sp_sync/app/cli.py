@@ -305,6 +305,50 @@ def digest_preview(
     console.print(str(path), markup=False, highlight=False)
 
 
+@digest_app.command("check")
+def digest_check() -> None:
+    """Per mail job: when it is due, when it is late, what it waits for, whom it may mail."""
+    from sp_sync.app.digest_ops import explain
+
+    try:
+        lines = explain(_config())
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
+@digest_app.command("skip")
+def digest_skip(
+    job: Annotated[str, typer.Argument(help="Digest job name.")],
+    period: Annotated[str, typer.Option(help="ISO week such as 2026-W49.")],
+) -> None:
+    """Record a week as skipped by the operator: it is never sent (ledger)."""
+    from sp_sync.app.digest_ops import skip
+    from sp_sync.clock import SystemClock
+
+    try:
+        console.print(skip(_config(), job, period, SystemClock().now()), markup=False)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+
+
+@digest_app.command("resend")
+def digest_resend(
+    job: Annotated[str, typer.Argument(help="Mail job name.")],
+    period: Annotated[str, typer.Option(help="Period such as 2026-W49.")],
+    to: Annotated[str | None, typer.Option(help="Send one copy to this address only.")] = None,
+) -> None:
+    """Send a period's mail again (recorded in the ledger as <job>#resend)."""
+    from sp_sync.app.digest_ops import resend_with_services
+
+    try:
+        for line in resend_with_services(_config(), job, period, to):
+            console.print(f"{line['recipient']}: {line['status']}", markup=False)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+
+
 @emulator_app.command("serve")
 def emulator_serve(
     port: int = 0,

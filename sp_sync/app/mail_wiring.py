@@ -1,22 +1,35 @@
-"""Wiring of the mail side: transports, the exactly-once mailer, digest sources, job params."""
+"""Wiring of the mail side: transports, the exactly-once mailer, digest sources, job params.
+
+Per mail job it derives the policy the engine applies (see ``sp_sync.engine.digests``):
+the due time from the job's own schedule, the freshness window (job param, else the
+setting, else three times the shortest interval of the enabled pull jobs), the allowed
+recipient domains (``Settings.recipient_domains``).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.interval import IntervalTrigger
 
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.mail import GraphMailTransport
 from sp_sync.adapters.mail.files import FileTransport
 from sp_sync.adapters.mail.smtp import SmtpTransport
 from sp_sync.adapters.store import open_store
-from sp_sync.adapters.store.scratch import ScratchStore
 from sp_sync.clock import SystemClock
+from sp_sync.config.jobs import JobSpec, trigger
 from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
+from sp_sync.domain.periods import period_for, scheduled_at
 from sp_sync.engine.context import Services
 from sp_sync.engine.digests import (
     DIGEST_LISTS,
@@ -27,11 +40,14 @@ from sp_sync.engine.digests import (
     run_reminders,
     run_weekly_digest,
 )
-from sp_sync.engine.mailing import SYNC_KEY_HEADER, Mailer, RateLimiter
+from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.engine.records import StoreResolver, load_records
+from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
 from sp_sync.kinds.mail import DigestParams, RemindersParams
-from sp_sync.ports import MailTransport, SendResult, StateStore
+from sp_sync.ports import MailTransport, StateStore
+
+log = logging.getLogger(__name__)
 
 
 def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport:
@@ -53,6 +69,7 @@ def transport(settings: Settings, conn: GraphConnection | None) -> MailTransport
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             from_address=settings.smtp_from_address or settings.mailbox,
+            allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
         )
     return FileTransport(settings.outbox_dir)
 
@@ -83,123 +100,265 @@ def digest_sources(
     )
 
 
-def context(settings: Settings, params: DigestParams | None = None) -> MailContext:
+# A Monday (2026-01-05): the reference week in which a schedule's weekly slot is read.
+_REFERENCE_MONDAY = (2026, 1, 5)
+DEFAULT_SLOT = (0, 7, 0)
+FRESH_FACTOR = 3
+DEFAULT_FRESH = timedelta(hours=3)
+
+
+def schedule_slot(schedule: str, tz: str) -> tuple[int, int, int]:
+    """(weekday, hour, minute) of a schedule's first run in a week, local time.
+
+    ``0 9 * * tue`` → (1, 9, 0); a daily ``0 8 * * *`` → (0, 8, 0). Interval schedules
+    ("every 1h") have no slot: Monday 07:00.
+    """
+    zone = ZoneInfo(tz)
+    trig = trigger(schedule, zone)
+    if isinstance(trig, IntervalTrigger):
+        return DEFAULT_SLOT
+    y, m, d = _REFERENCE_MONDAY
+    fire = trig.get_next_fire_time(None, datetime(y, m, d, tzinfo=zone))
+    if fire is None:
+        return DEFAULT_SLOT
+    local = fire.astimezone(zone)
+    return local.weekday(), local.hour, local.minute
+
+
+def schedule_interval(schedule: str, tz: str) -> timedelta | None:
+    """The time between two runs of a schedule (the smallest gap in a reference week)."""
+    zone = ZoneInfo(tz)
+    trig = trigger(schedule, zone)
+    if isinstance(trig, IntervalTrigger):
+        return trig.interval  # type: ignore[no-any-return]
+    y, m, d = _REFERENCE_MONDAY
+    at = datetime(y, m, d, tzinfo=zone)
+    fires: list[datetime] = []
+    while len(fires) < 50:
+        nxt = trig.get_next_fire_time(fires[-1] if fires else None, at)
+        if nxt is None or nxt - datetime(y, m, d, tzinfo=zone) > timedelta(days=8):
+            break
+        fires.append(nxt)
+        at = nxt + timedelta(seconds=1)
+    gaps = [b - a for a, b in pairwise(fires) if b > a]
+    return min(gaps) if gaps else None
+
+
+def fresh_window(settings: Settings, jobs: Sequence[JobSpec],
+                 minutes: int | None = None) -> timedelta:
+    """How recent the last sync of every list a mail job reads must be."""
+    if minutes is not None:
+        return timedelta(minutes=minutes)
+    if settings.mail_fresh_within_minutes is not None:
+        return timedelta(minutes=settings.mail_fresh_within_minutes)
+    intervals = [i for j in jobs if j.kind == "pull" and j.enabled
+                 and (i := schedule_interval(j.schedule, settings.timezone)) is not None]
+    return FRESH_FACTOR * min(intervals) if intervals else DEFAULT_FRESH
+
+
+def context(settings: Settings, params: DigestParams | RemindersParams | None = None,
+            job: JobSpec | None = None, jobs: Sequence[JobSpec] = ()) -> MailContext:
     sender = settings.mailbox or settings.smtp_from_address or "sp-sync@localhost"
-    templates = Path(params.templates) if params is not None else Path("jobs/templates")
+    digest = params if isinstance(params, DigestParams) else None
+    templates = Path(digest.templates) if digest is not None else Path("jobs/templates")
+    stale_after = params.send_stale_after_minutes if params is not None else None
     return MailContext(
         sender=sender,
         tz=settings.timezone,
-        locale=(params.locale if params is not None and params.locale else settings.locale),
+        locale=(digest.locale if digest is not None and digest.locale else settings.locale),
         templates_dir=templates if templates.is_dir() else None,
         organisation=settings.organisation,
         site_url=settings.site_url,
+        allowed_domains=settings.recipient_domains,
+        fresh_within=fresh_window(settings, jobs, params.fresh_within_minutes
+                                  if params is not None else None),
+        send_stale_after=timedelta(minutes=stale_after if stale_after is not None
+                                   else settings.mail_send_stale_after_minutes),
+        slot=schedule_slot(job.schedule, settings.timezone) if job is not None
+        else DEFAULT_SLOT,
     )
 
 
-class _PlannedMail(FileTransport):
-    """A dry run's transport: renders each mail into the preview folder, sends nothing,
-    and remembers who would have got what."""
-
-    name = "dry-run"
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
-        self.planned: list[dict[str, Any]] = []
-
-    def send(self, message: EmailMessage) -> SendResult:
-        result = super().send(message)
-        subject = str(message.get("Subject", ""))
-        key = str(message.get(SYNC_KEY_HEADER, ""))  # job/period/recipient
-        period = key.split("/")[1] if key.count("/") >= 2 else ""
-        self.planned.append({
-            "recipient": str(message.get("To", "")),
-            "subject": subject,
-            "period": period,
-            "late": "[verspätet]" in subject or "[late]" in subject,
-            "preview": result.detail,
-        })
-        return result
+def describe_lateness(settings: Settings, jobs: Sequence[JobSpec]) -> list[str]:
+    """For ``check``: when each mail job is due, when it counts as late, what it waits for."""
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    out = []
+    for job in jobs:
+        if job.kind not in ("digest", "reminders"):
+            continue
+        params: Any = job.params
+        ctx = context(settings, params, job, jobs)
+        weekday, hour, minute = ctx.slot
+        late = params.late_after_minutes
+        if job.kind == "digest":
+            due = f"due {days[weekday]} {hour:02d}:{minute:02d} {settings.timezone} each ISO week"
+        else:
+            due = f"due {hour:02d}:{minute:02d} {settings.timezone} on the reminder's day"
+        out.append(
+            f"{job.name}: {due}; late (marked in subject and body) when sent more than "
+            f"{late} min after that; waits for lists synced within {ctx.fresh_within}, "
+            f"sends with a warning from {ctx.send_stale_after} after the due time; "
+            f"recipients only in {', '.join(ctx.recipient_domains)}"
+        )
+    return out
 
 
 class DigestJobs:
     """Runs digest and reminder jobs for the mail job kinds (``engine.context.MailJobs``)."""
 
     def __init__(self, settings: Settings, mapping: ListMapping, services: Services,
-                 conn: GraphConnection | None) -> None:
+                 conn: GraphConnection | None, jobs: Sequence[JobSpec] = ()) -> None:
         self.settings = settings
         self.mapping = mapping
         self.services = services
+        self.jobs = list(jobs)
+        # Built at start, so a transport misconfiguration stops sp-sync right away; a dry
+        # run never uses it.
         self.mailer = Mailer(
             services.store,
             transport(settings, conn),
-            copy_to=FileTransport(settings.outbox_dir) if settings.mail_transport != "files"
-            else None,
+            copy_to=FileTransport(settings.outbox_dir)
+            if settings.mail_transport != "files" else None,
             limiter=RateLimiter(max_messages=settings.mail_per_minute),
             clock=services.clock,
+            lease=timedelta(seconds=settings.mail_claim_lease_s),
         )
         self._flushed = False
+        # Mail jobs waiting for fresh data: run again after every pull (see after_run).
+        self._waiting: dict[str, JobSpec] = {}
+        self._rerunning = False
+
+    def _job(self, name: str) -> JobSpec | None:
+        return next((j for j in self.jobs if j.name == name), None)
 
     def run(self, job_name: str, kind: str, params: Any, now: datetime,
             dry_run: bool = False) -> dict[str, Any]:
-        """Send what is due. A dry run does all of it against a scratch store and a
-        transport that only writes previews: nothing is sent, nothing recorded."""
-        if dry_run:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            folder = Path(self.settings.outbox_dir) / "preview" / f"dry-run-{job_name}-{stamp}"
-            planned = _PlannedMail(folder)
-            scratch = ScratchStore(self.services.store)
-            try:
-                mailer = Mailer(scratch, planned, clock=self.services.clock)
-                stats = self._run(scratch, mailer, job_name, kind, params, now)
-            finally:
-                scratch.close()
-            stats["planned_mails"] = planned.planned
-            stats["preview_dir"] = str(folder)
-            return stats
-        if not self._flushed:  # settle what a crash left "sending" before anything new
-            self.mailer.flush_pending()
-            self._flushed = True
-        return self._run(self.services.store, self.mailer, job_name, kind, params, now)
+        """Send what is due for the job; with ``dry_run`` only plan and preview it.
 
-    def _run(self, store: StateStore, mailer: Mailer, job_name: str, kind: str,
-             params: Any, now: datetime) -> dict[str, Any]:
+        A dry run returns the plan in ``stats["planned_mails"]`` (recipient, subject,
+        period, late, status) and renders each mail into ``stats["preview_dir"]``
+        (``<outbox_dir>/preview/<job>-<UTC time>``); it writes nothing else.
+        """
+        store = self.services.store
+        resent: dict[str, int] = {}
+        mailer: Mailer | None = None
+        preview_dir: Path | None = None
+        if dry_run:
+            stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            preview_dir = Path(self.settings.outbox_dir) / "preview" / f"{job_name}-{stamp}"
+        else:
+            mailer = self.mailer
+            if not self._flushed:  # settle what a crash left "sending" before anything new
+                resent = mailer.flush_pending()
+                self._flushed = True
+            else:
+                resent = mailer.flush_pending(job_name)
         sources = digest_sources(store, self.mapping, self.settings)
+        ctx = context(self.settings, params, self._job(job_name), self.jobs)
         if kind == "reminders":
             rp: RemindersParams = params
-            return run_reminders(
-                store, mailer, sources, context(self.settings), now, job=job_name,
+            stats = run_reminders(
+                store, mailer, sources, ctx, now, job=job_name,
                 training_days_before=rp.training_days_before,
                 round_table_days_before=rp.round_table_days_before,
+                late_after=timedelta(minutes=rp.late_after_minutes),
+                dry_run=dry_run, preview_dir=preview_dir,
             )
-        dp: DigestParams = params
-        ctx = context(self.settings, dp)
-        late_after = timedelta(minutes=dp.late_after_minutes)
-        if dp.audience == "dtc":
-            return run_weekly_digest(
-                store, mailer, sources, ctx, list(dp.recipients), now, job=job_name,
-                catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
-            )
-        return run_personal_digests(
-            store, mailer, sources, ctx, dp.audience, now, job=job_name,
-            opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
-        )
+        else:
+            dp: DigestParams = params
+            late_after = timedelta(minutes=dp.late_after_minutes)
+            if dp.audience == "dtc":
+                stats = run_weekly_digest(
+                    store, mailer, sources, ctx, list(dp.recipients), now, job=job_name,
+                    catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
+                    dry_run=dry_run, preview_dir=preview_dir,
+                )
+            else:
+                stats = run_personal_digests(
+                    store, mailer, sources, ctx, dp.audience, now, job=job_name,
+                    opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks,
+                    late_after=late_after, dry_run=dry_run, preview_dir=preview_dir,
+                )
+        if not dry_run:
+            job = self._job(job_name)
+            if stats.get("waiting") and job is not None:
+                self._waiting[job_name] = job
+            else:
+                self._waiting.pop(job_name, None)
+            # Mails re-sent from the pending queue (after a crash or an unclear answer).
+            stats["resent"] = resent.get("sent", 0)
+            stats["resent_confirmed"] = resent.get("confirmed", 0)
+            stats["resent_failed"] = resent.get("failed", 0)
+        return stats
+
+
+    def after_run(self, job_name: str, status: str, stats: dict[str, Any]) -> None:
+        """The runner's ``on_run`` hook: after a pull, run the mail jobs still waiting for
+        fresh data. A weekly job's own schedule fires once a week; without this a digest
+        that waited at 07:00 (or at start after downtime) would never go out that week."""
+        job = self._job(job_name)
+        if job is None or job.kind != "pull" or not self._waiting or self._rerunning \
+                or stats.get("dry_run"):
+            return
+        self._rerunning = True
+        try:
+            for waiting in list(self._waiting.values()):
+                log.info("%s: running again after %s (it was waiting for fresh data)",
+                         waiting.name, job_name)
+                try:
+                    run_job(self.services, waiting)
+                except Exception:  # a crash is in the run history; the pull is unaffected
+                    log.exception("%s: re-run after %s failed", waiting.name, job_name)
+        finally:
+            self._rerunning = False
 
 
 def mail_jobs(config: Any, services: Services, conn: GraphConnection | None) -> DigestJobs:
-    return DigestJobs(config.settings, config.mapping, services, conn)
+    jobs = DigestJobs(config.settings, config.mapping, services, conn,
+                      getattr(config, "jobs", ()))
+    services.on_run.append(jobs.after_run)
+    return jobs
 
 
 def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
-    """Render a weekly digest from the state store without sending (no Graph connection)."""
+    """Render a mail job's mails from the state store without sending (no Graph connection).
+
+    The weekly digest: one HTML/text/.eml set (its path is returned). Personal digests:
+    every mail of the week ``period`` (default: this week), whatever the ledger says;
+    reminders: those due now. Both go into ``<outbox_dir>/preview/<job>-<period>/`` (the
+    folder is returned). Nothing is written to the state store.
+    """
     settings: Settings = config.settings
     job = config.job(job_name)
-    if job.kind != "digest" or job.params.audience != "dtc":
-        raise ConfigError(f"{job.path}: kind: preview renders the weekly DTC digest; "
-                          f"{job_name!r} is not one")
+    if job.kind not in ("digest", "reminders"):
+        raise ConfigError(f"{job.path}: kind: {job_name!r} is a {job.kind} job; preview "
+                          "renders mail jobs (digest, reminders)")
     store = open_store(settings.state_url)
+    now = SystemClock().now()
+    out = Path(settings.outbox_dir) / "preview"
     try:
         sources = digest_sources(store, config.mapping, settings)
-        return preview_weekly(sources, context(settings, job.params),
-                              Path(settings.outbox_dir) / "preview", SystemClock().now(), period)
+        # a preview shows the mail whatever the data's age
+        ctx = replace(context(settings, job.params, job, config.jobs), fresh_within=None)
+        if job.kind == "digest" and job.params.audience == "dtc":
+            return preview_weekly(sources, ctx, out, now, period)
+        if job.kind == "reminders":
+            folder = out / f"{job_name}-{now.astimezone(UTC):%Y%m%d}"
+            rp: RemindersParams = job.params
+            run_reminders(store, None, sources, ctx, now, job=job_name,
+                          training_days_before=rp.training_days_before,
+                          round_table_days_before=rp.round_table_days_before,
+                          dry_run=True, preview_dir=folder)
+            return folder
+        week = period or period_for(now, settings.timezone)
+        try:
+            due = scheduled_at(week, settings.timezone, *ctx.slot)
+        except ValueError as exc:
+            raise ConfigError(f"--period: {exc}") from None
+        folder = out / f"{job_name}-{week}"
+        run_personal_digests(store, None, sources, ctx, job.params.audience, min(now, due),
+                             job=job_name, opt_out=tuple(job.params.opt_out), dry_run=True,
+                             preview_dir=folder, preview_period=week)
+        return folder
     finally:
         store.close()

@@ -25,6 +25,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.fields import FieldInfo
@@ -146,7 +147,19 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from_address: str | None = None
+    # Sending credentials over an unencrypted connection must be asked for explicitly.
+    smtp_allow_plaintext_auth: bool = Field(default=False, validate_default=True)
     mail_per_minute: int = Field(default=30, gt=0)
+    # Recipient domains (and their subdomains) mail may go to; empty: the domains of
+    # mailbox, smtp_from_address and the site's host (see ``recipient_domains``).
+    mail_allowed_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Lists a mail job reads must have synced within this many minutes; unset: three
+    # times the shortest interval of the enabled pull jobs (see mail_wiring).
+    mail_fresh_within_minutes: int | None = Field(default=None, gt=0)
+    # How long after its due time a mail job waits for fresh data, then sends with a warning.
+    mail_send_stale_after_minutes: int = Field(default=240, ge=0)
+    # A mail held "sending" longer than this by a process is taken over (it died).
+    mail_claim_lease_s: int = Field(default=300, gt=0)
     dtc_recipients: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["dtc@mannheim.de"]
     )
@@ -205,7 +218,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an e-mail address — use name@example.org")
         return value
 
-    @field_validator("dtc_recipients", mode="before")
+    @field_validator("dtc_recipients", "mail_allowed_domains", mode="before")
     @classmethod
     def _split_recipients(cls, value: Any) -> Any:
         # Env vars and secret files give a string: accept "a@x.de, b@x.de" as well as JSON.
@@ -231,7 +244,51 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("mail_allowed_domains")
+    @classmethod
+    def _check_domains(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower().lstrip("@") for v in value]
+        bad = [v for v in cleaned if not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,}$", v)]
+        if bad:
+            raise ValueError(
+                f"not domain names: {', '.join(repr(b) for b in bad)} — use e.g. mannheim.de"
+            )
+        return cleaned
+
+    @field_validator("smtp_allow_plaintext_auth")
+    @classmethod
+    def _check_plaintext_auth(cls, value: bool, info: ValidationInfo) -> bool:
+        data = info.data
+        if (data.get("mail_transport") == "smtp" and data.get("smtp_username")
+                and data.get("smtp_starttls") is False and not value):
+            raise ValueError(
+                "smtp_starttls = false with smtp_username set would send the SMTP password "
+                "unencrypted — enable smtp_starttls, or set smtp_allow_plaintext_auth = true "
+                "if the relay is on a trusted network"
+            )
+        return value
+
     # ------------------------------------------------------------------ derived
+
+    @property
+    def recipient_domains(self) -> tuple[str, ...]:
+        """Where mail may go: ``mail_allowed_domains``, else the domains of the mailbox,
+        the SMTP sender and the site's host (not ``*.sharepoint.com``, IPs or localhost),
+        else those of ``dtc_recipients``."""
+        if self.mail_allowed_domains:
+            return tuple(self.mail_allowed_domains)
+        found: list[str] = []
+        for address in (self.mailbox, self.smtp_from_address):
+            if address:
+                found.append(address.rpartition("@")[2].lower())
+        host = (urlsplit(self.site_url).hostname or "") if self.site_url else ""
+        labels = host.lower().split(".")
+        if (len(labels) >= 2 and not host.endswith((".sharepoint.com", ".sharepoint.us"))
+                and not labels[-1].isdigit()):
+            found.append(".".join(labels[-2:]))
+        if not found:  # no mailbox or site yet: the admin's own DTC recipients
+            found = [a.rpartition("@")[2].lower() for a in self.dtc_recipients]
+        return tuple(dict.fromkeys(found))
 
     @property
     def authority(self) -> str:

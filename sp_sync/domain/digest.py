@@ -136,6 +136,7 @@ class TrainingInfo:
     total: int | None
     waiting: int
     web_url: str | None
+    total_shown: str | None = None  # a maximum that is no usable number, as the list has it
 
     @property
     def free(self) -> int | None:
@@ -498,6 +499,7 @@ def training_info(t: Record, seats: Mapping[int, Counter[str]]) -> TrainingInfo:
         taken=sum(counts[s] for s in SEAT_TAKING),
         total=int(total) if isinstance(total, int | float) else None,
         waiting=counts["Warteliste"], web_url=t.web_url,
+        total_shown=total if isinstance(total, str) else None,
     )
 
 

@@ -1,7 +1,8 @@
 """ISO-week periods of the weekly digest, and which of them are due (pure).
 
-A period key is ``"2026-W49"``. The digest of a period is scheduled on the period's
-Monday at 07:00 local time (``zoneinfo`` keeps this right across the DST switches).
+A period key is ``"2026-W49"``. The digest of a period is scheduled on a weekday of the
+period at a local time — the job's own schedule (``weekday``, ``hour``, ``minute``;
+default Monday 07:00); ``zoneinfo`` keeps this right across the DST switches.
 After downtime only the latest due period is sent (marked late); older missed ones are
 recorded as skipped so the next health line can name them — never silently dropped.
 """
@@ -58,16 +59,18 @@ def shift_period(period: str, weeks: int) -> str:
     return period_key(monday_of(period) + timedelta(weeks=weeks))
 
 
-def scheduled_at(period: str, tz: str | ZoneInfo, weekday: int = 0, hour: int = 7) -> datetime:
-    """When the period's digest is due: ``weekday`` (0 = Monday) at ``hour`` local time."""
+def scheduled_at(period: str, tz: str | ZoneInfo, weekday: int = 0, hour: int = 7,
+                 minute: int = 0) -> datetime:
+    """When the period's digest is due: ``weekday`` (0 = Monday) at ``hour:minute`` local."""
     day = monday_of(period) + timedelta(days=weekday)
-    return datetime.combine(day, time(hour), tzinfo=_zone(tz))
+    return datetime.combine(day, time(hour, minute), tzinfo=_zone(tz))
 
 
-def latest_due(now: datetime, tz: str | ZoneInfo, weekday: int = 0, hour: int = 7) -> str:
+def latest_due(now: datetime, tz: str | ZoneInfo, weekday: int = 0, hour: int = 7,
+               minute: int = 0) -> str:
     """The newest period whose scheduled time is not after ``now``."""
     current = period_for(now, tz)
-    if scheduled_at(current, tz, weekday, hour) <= now:
+    if scheduled_at(current, tz, weekday, hour, minute) <= now:
         return current
     return shift_period(current, -1)
 
@@ -80,6 +83,7 @@ def due_periods(
     late_after: timedelta = timedelta(minutes=30),
     weekday: int = 0,
     hour: int = 7,
+    minute: int = 0,
 ) -> tuple[list[DuePeriod], list[str]]:
     """What to send now and which missed periods to record as skipped.
 
@@ -89,10 +93,10 @@ def due_periods(
     ``catch_up_weeks`` weeks of its schedule (0: never catch up a late one); otherwise
     it is skipped too. Periods between ``last_sent_period`` and it are skipped.
     """
-    latest = latest_due(now, tz, weekday, hour)
+    latest = latest_due(now, tz, weekday, hour, minute)
     if last_sent_period is not None and latest <= last_sent_period:
         return [], []
-    sched = scheduled_at(latest, tz, weekday, hour)
+    sched = scheduled_at(latest, tz, weekday, hour, minute)
     late = now > sched + late_after
     to_send: list[DuePeriod] = []
     skipped: list[str] = []

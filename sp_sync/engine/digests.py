@@ -10,15 +10,35 @@ Entry points (the CLI and the job runner call these; all return a stats dict):
                   training_days_before=2, round_table_days_before=3)
     preview_weekly(sources, ctx, out_dir, now, period=None) -> Path   (renders, never sends)
 
+Each run function also takes ``dry_run`` and ``preview_dir``: a dry run computes who would
+get which mail (``stats["planned_mails"]``), renders each into ``preview_dir`` and writes
+nothing else — no outbox, ledger or transport.
+
 ``sources`` (``DigestSources``) says where records, field history and health facts come
-from; ``ctx`` (``MailContext``) holds sender, tz, locale, templates folder.
+from; ``ctx`` (``MailContext``) holds sender, tz, locale, templates folder, and the mail
+policy: allowed recipient domains, the freshness window, the job's due time.
+
+Safety (see ``sp_sync.domain.mailsafe``):
+- **Recipients**: one address per value, in an allowed domain (default: the sender's);
+  people from list data must also be live users. Others are skipped and counted
+  (``recipients_skipped``, ``skipped_recipients``), never mailed.
+- **Isolation**: records are sanitised before anything is built (bad dates, numbers,
+  long texts → marked values, counted in ``data_problems``/``problems``); a mail that
+  still fails to build is counted in ``failed`` and the others go out.
+- **Data before mail** (``ctx.fresh_within`` set): a job sends only when every list it
+  reads was synced within the window; otherwise it waits (``stats["waiting"]``) until
+  ``ctx.send_stale_after`` past the due time, then sends with a warning in subject and
+  body. The first period of a new installation is the first one whose send window
+  (due time + ``late_after``) is still open when the job first sees synced data: no
+  catch-up into weeks before sp-sync ran.
 
 Ledger (per job and period): "sent" or "late" once every recipient's mail is out,
 "skipped" for weeks missed beyond the catch-up (named in the next health line),
 "failed" when a mail was refused for good. A period whose outcome is still unknown
-(transport said "maybe") gets no entry, so the next run settles it via the outbox.
-Weekly periods are ISO weeks ("2026-W49"); reminder periods name the event
-("2026-12-03:training:17").
+(transport said "maybe", or another process is sending) gets no entry, so the next run
+settles it via the outbox. Weekly periods are ISO weeks ("2026-W49"); reminder periods
+name the event ("2026-12-03:training:17"). ``<job>#start`` holds when the job first saw
+synced data.
 """
 
 from __future__ import annotations
@@ -26,21 +46,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sp_sync.domain.digest import DisplayFn, HealthInput, build_weekly
+from sp_sync.domain.digest import DisplayFn, HealthInput, build_weekly, make_display
+from sp_sync.domain.mailsafe import (
+    DataProblem,
+    check_recipient,
+    mask,
+    parse_address,
+    safe_display,
+    sanitise_records,
+)
 from sp_sync.domain.model import FieldChange, Record, RunRecord
 from sp_sync.domain.periods import DuePeriod, due_periods, period_for, scheduled_at
 from sp_sync.domain.personal import build_coordinator_digests, build_lead_digests
-from sp_sync.domain.reminders import Reminder, round_table_reminders, training_reminders
+from sp_sync.domain.reminders import (
+    _SEQUENCE_EPOCH,
+    Reminder,
+    round_table_reminders,
+    training_reminders,
+)
 from sp_sync.engine.mailing import Mailer, sync_key
 from sp_sync.errors import ConfigError
 from sp_sync.ports import StateStore
 from sp_sync.render.ics import to_ics
 from sp_sync.render.mail import (
+    Notices,
     Rendered,
     build_message,
     render_coordinator,
@@ -54,6 +89,8 @@ log = logging.getLogger(__name__)
 DIGEST_LISTS = ("users", "departments", "projects", "trainings", "registrations",
                 "round_tables", "topics", "trend_radar")
 DELIVERED = ("sent", "already_sent", "confirmed")
+MAX_REPORTED = 50  # problems listed per run (all are counted)
+START_SUFFIX = "#start"
 
 
 @dataclass(frozen=True)
@@ -77,28 +114,260 @@ class MailContext:
     organisation: str | None = None
     site_url: str | None = None
     calendar_domain: str = field(default="")
+    #: Recipient domains (and their subdomains) that may be mailed; empty: the sender's.
+    allowed_domains: tuple[str, ...] = ()
+    #: Every list the job reads must have synced within this; ``None``: no check.
+    fresh_within: timedelta | None = None
+    #: How long after the due time a job waits for fresh data before sending anyway.
+    send_stale_after: timedelta = timedelta(hours=4)
+    #: The job's due time in a week: (weekday 0 = Monday, hour, minute), local time.
+    slot: tuple[int, int, int] = (0, 7, 0)
 
     @property
     def uid_domain(self) -> str:
         return self.calendar_domain or self.sender.rpartition("@")[2] or "sp-sync"
 
-
-def _message(ctx: MailContext, rendered: Rendered, job: str, period: str, recipient: str,
-             now: datetime, ics: bytes | None = None) -> Callable[[], EmailMessage]:
-    def build() -> EmailMessage:
-        return build_message(rendered, ctx.sender, recipient,
-                             sync_key(job, period, recipient), ics=ics, date=now)
-    return build
+    @property
+    def recipient_domains(self) -> tuple[str, ...]:
+        return self.allowed_domains or (self.sender.rpartition("@")[2],)
 
 
 def _new_stats() -> dict[str, Any]:
     return {"sent": 0, "already_sent": 0, "failed": 0, "unknown": 0, "late": 0,
-            "skipped": 0, "periods": []}
+            "skipped": 0, "periods": [], "in_progress": 0, "recipients_skipped": 0,
+            "data_problems": 0}
 
 
 def _count(stats: dict[str, Any], status: str) -> None:
     key = "sent" if status == "confirmed" else status
     stats[key] = stats.get(key, 0) + 1
+
+
+class _Run:
+    """One run of one mail job: sanitised data, recipient checks, delivery or plan."""
+
+    def __init__(self, store: StateStore, mailer: Mailer | None, sources: DigestSources,
+                 ctx: MailContext, job: str, now: datetime, dry_run: bool,
+                 preview_dir: Path | None) -> None:
+        self.store = store
+        self.mailer = mailer
+        self.sources = sources
+        self.ctx = ctx
+        self.job = job
+        self.now = now
+        self.dry_run = dry_run
+        self.preview_dir = preview_dir
+        self.stats = _new_stats()
+        self.problems: list[DataProblem] = []
+        self.skipped: list[dict[str, str]] = []
+        self.planned: list[dict[str, Any]] = []
+        self._records: dict[str, list[Record]] | None = None
+        if dry_run:
+            self.stats["dry_run"] = True
+
+    # ------------------------------------------------------------------ data
+
+    def records(self) -> dict[str, list[Record]]:
+        if self._records is None:
+            self._records, found = sanitise_records(self.sources.load())
+            self.problems.extend(found)
+        return self._records
+
+    def display(self) -> DisplayFn:
+        return safe_display(self.sources.display or make_display(self.records(), self.ctx.tz),
+                            self.problems)
+
+    def live_people(self) -> set[str] | None:
+        """Addresses of people who still exist (``None``: the users list is not known)."""
+        users = self.records().get("users", [])
+        if not users:
+            return None
+        return {a for u in users if (a := parse_address(u.get("email"))) is not None}
+
+    def stale_lists(self) -> list[str]:
+        """Lists the job reads that were not synced within the freshness window."""
+        if self.ctx.fresh_within is None:
+            return []
+        last = self.sources.last_sync()
+        return sorted(k for k in DIGEST_LISTS if k in last and (
+            (at := last[k]) is None or self.now - at > self.ctx.fresh_within))
+
+    def never_synced(self) -> bool:
+        last = self.sources.last_sync()
+        return self.ctx.fresh_within is not None and any(
+            last[k] is None for k in DIGEST_LISTS if k in last)
+
+    # ------------------------------------------------------------------ recipients
+
+    def recipient(self, value: object, from_list: bool) -> str | None:
+        """The address to mail, or ``None`` (skipped, counted and reported)."""
+        address, why = check_recipient(value, self.ctx.recipient_domains)
+        if address is not None and from_list:
+            people = self.live_people()
+            if people is not None and address not in people:
+                address, why = None, "not a current user (deleted or unknown)"
+        if address is None:
+            self.stats["recipients_skipped"] += 1
+            if len(self.skipped) < MAX_REPORTED:
+                self.skipped.append({"recipient": mask(value), "reason": why or ""})
+            log.warning("%s: not mailing %r: %s", self.job, mask(value), why)
+        return address
+
+    # ------------------------------------------------------------------ mail
+
+    def deliver(self, period: str, recipient: str, render: Callable[[], Rendered],
+                late: bool, ics: Callable[[], bytes] | None = None) -> str:
+        """Render and deliver one mail (or plan it); a failure stays with this mail."""
+        try:
+            rendered = render()
+            attachment = ics() if ics is not None else None
+            message = build_message(rendered, self.ctx.sender, recipient,
+                                    sync_key(self.job, period, recipient), ics=attachment,
+                                    date=self.now)
+        except Exception as exc:  # one recipient's bad data never stops the others
+            log.exception("%s: mail for %s (%s) could not be built", self.job, recipient,
+                          period)
+            self.problems.append(DataProblem("", "", "", f"mail for {mask(recipient)} "
+                                             f"({period}) not built: {exc!r}"))
+            self.stats["failed"] += 1
+            return "error"
+
+        def build() -> EmailMessage:
+            return message
+
+        if self.dry_run:
+            return self._plan(period, recipient, rendered, late, build)
+        assert self.mailer is not None
+        status = self.mailer.deliver(self.job, period, recipient, build)
+        _count(self.stats, status)
+        return status
+
+    def _plan(self, period: str, recipient: str, rendered: Rendered, late: bool,
+              build: Callable[[], EmailMessage]) -> str:
+        entry = self.store.outbox_get(self.job, period, recipient.lower())
+        status = "already_sent" if entry is not None and entry.status == "sent" else "would_send"
+        plan: dict[str, Any] = {"job": self.job, "period": period, "recipient": recipient,
+                                "subject": rendered.subject, "late": late, "status": status}
+        if self.preview_dir is not None:
+            self.preview_dir.mkdir(parents=True, exist_ok=True)
+            base = self.preview_dir / _slug(f"{self.job}-{period}-{recipient}")
+            base.with_suffix(".html").write_text(rendered.html, encoding="utf-8")
+            base.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
+            base.with_suffix(".eml").write_bytes(bytes(build()))
+            plan["preview"] = str(base.with_suffix(".html"))
+        self.planned.append(plan)
+        return "planned"
+
+    def ledger_put(self, period: str, status: str, detail: Mapping[str, Any]) -> None:
+        if not self.dry_run:
+            self.store.ledger_put(self.job, period, status, self.now, detail)
+
+    # ------------------------------------------------------------------ periods
+
+    def first_data(self) -> datetime | bool | None:
+        """When the job first saw synced data (its first period starts there).
+
+        ``True``: the job has history from before this rule (no limit); ``None``: no list
+        it reads was ever synced (nothing is due yet).
+        """
+        record = self.store.ledger_get(self.job + START_SUFFIX, "first-data")
+        if record is not None:
+            at = record.get("at")
+            return at if isinstance(at, datetime) else True
+        if self.store.ledger_periods(self.job):
+            return True
+        if self.never_synced():
+            return None
+        if not self.dry_run:
+            self.store.ledger_put(self.job + START_SUFFIX, "first-data", "anchor", self.now,
+                                  {"why": "the first period is the first one due after "
+                                          "the first synced data"})
+        return self.now
+
+    def due(self, catch_up_weeks: int, late_after: timedelta) -> list[DuePeriod]:
+        """Periods to send now: from the ledger, the job's slot and the first data."""
+        first = self.first_data()
+        if first is None:
+            self.wait(None, "no list this job reads has been synchronised yet")
+            return []
+        weekday, hour, minute = self.ctx.slot
+        to_send, skipped = due_periods(_last_settled(self.store, self.job), self.now,
+                                       self.ctx.tz, catch_up_weeks, late_after, weekday,
+                                       hour, minute)
+        if isinstance(first, datetime):
+            # Periods whose send window closed before sp-sync had any data never existed
+            # for this installation: neither sent late nor recorded as skipped.
+            to_send = [d for d in to_send if d.scheduled + late_after >= first]
+            skipped = [p for p in skipped
+                       if scheduled_at(p, self.ctx.tz, weekday, hour, minute) + late_after
+                       >= first]
+        self.skip(skipped)
+        return to_send
+
+    def fresh_enough(self, due_at: datetime, what: str) -> tuple[bool, tuple[str, ...]]:
+        """(send now?, stale lists to warn about)."""
+        stale = self.stale_lists()
+        if not stale:
+            return True, ()
+        deadline = due_at + self.ctx.send_stale_after
+        if self.now < deadline:
+            self.wait(what, f"lists not synchronised within {self.ctx.fresh_within}: "
+                            f"{', '.join(stale)}; sending anyway, with a warning, from "
+                            f"{deadline.isoformat()}")
+            return False, ()
+        log.warning("%s: %s goes out with stale data (%s)", self.job, what, ", ".join(stale))
+        self.stats["stale_lists"] = stale
+        return True, tuple(stale)
+
+    def wait(self, what: str | None, why: str) -> None:
+        log.warning("%s: waiting%s: %s", self.job, f" with {what}" if what else "", why)
+        self.stats.setdefault("waiting", []).append(
+            {"period": what, "reason": why} if what else {"reason": why})
+
+    def skip(self, skipped: Sequence[str]) -> None:
+        for p in skipped:
+            log.warning("%s: period %s was missed while sp-sync was down; recorded as "
+                        "skipped", self.job, p)
+            self.ledger_put(p, "skipped", {"reason": "missed while down"})
+        self.stats["skipped"] = len(skipped)
+
+    def settle(self, due: DuePeriod, recipients: Collection[str],
+               statuses: Sequence[str]) -> str | None:
+        """Write the period's ledger entry when its outcome is known."""
+        if self.dry_run:
+            return None
+        assert self.mailer is not None
+        return _settle(self.store, self.mailer, self.job, due, recipients, statuses, self.now,
+                       self.ledger_put)
+
+    def finish(self) -> dict[str, Any]:
+        self.stats["data_problems"] = len(self.problems)
+        if self.problems:
+            self.stats["problems"] = [p.as_dict() for p in self.problems[:MAX_REPORTED]]
+            log.warning("%s: %d data problem(s) in the lists it reads, e.g. %s", self.job,
+                        len(self.problems), self.problems[0].as_dict())
+        if self.skipped:
+            self.stats["skipped_recipients"] = self.skipped
+        if self.dry_run:
+            self.stats["planned_mails"] = self.planned
+            self.stats["preview_dir"] = str(self.preview_dir) if self.preview_dir else None
+        return self.stats
+
+
+def _once(make: Callable[[], Rendered]) -> Callable[[], Rendered]:
+    """Render on first use only (the weekly digest is the same for every recipient)."""
+    done: list[Rendered] = []
+
+    def get() -> Rendered:
+        if not done:
+            done.append(make())
+        return done[0]
+
+    return get
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:150]
 
 
 def _last_settled(store: StateStore, job: str) -> str | None:
@@ -131,9 +400,10 @@ def _skipped_since_last(store: StateStore, job: str) -> list[str]:
 
 
 def _settle(store: StateStore, mailer: Mailer, job: str, due: DuePeriod,
-            recipients: Collection[str], statuses: Sequence[str], now: datetime) -> str | None:
+            recipients: Collection[str], statuses: Sequence[str], now: datetime,
+            put: Callable[[str, str, Mapping[str, Any]], None]) -> str | None:
     """Write the period's ledger entry when its outcome is known."""
-    if any(s == "unknown" for s in statuses):
+    if any(s in ("unknown", "in_progress") for s in statuses):
         return None
     failed = [s for s in statuses if s == "failed"]
     if failed:
@@ -150,25 +420,16 @@ def _settle(store: StateStore, mailer: Mailer, job: str, due: DuePeriod,
     created = [e.created_at for r in recipients
                if (e := store.outbox_get(job, due.period, r.lower())) is not None]
     as_of = min(created) if created else now
-    store.ledger_put(job, due.period, status, now, {
+    put(due.period, status, {
         "recipients": len(recipients), "scheduled": due.scheduled.isoformat(),
         "as_of": as_of.isoformat(),
     })
     return status
 
 
-def _skip(store: StateStore, job: str, skipped: Sequence[str], now: datetime,
-          stats: dict[str, Any]) -> None:
-    for p in skipped:
-        log.warning("%s: period %s was missed while sp-sync was down; recorded as skipped",
-                    job, p)
-        store.ledger_put(job, p, "skipped", now, {"reason": "missed while down"})
-    stats["skipped"] = len(skipped)
-
-
 def run_weekly_digest(
     store: StateStore,
-    mailer: Mailer,
+    mailer: Mailer | None,
     sources: DigestSources,
     ctx: MailContext,
     recipients: Sequence[str],
@@ -176,38 +437,50 @@ def run_weekly_digest(
     job: str = "weekly-digest",
     catch_up_weeks: int = 2,
     late_after: timedelta = timedelta(hours=1),
+    *,
+    dry_run: bool = False,
+    preview_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Send the DTC digest of the latest due week once to every recipient."""
     if not recipients:
         raise ConfigError(f"job {job!r} has no recipients: set `recipients` in its job file "
                           "or the DTC recipients in the settings")
-    stats = _new_stats()
-    to_send, skipped = due_periods(_last_settled(store, job), now, ctx.tz, catch_up_weeks,
-                                   late_after)
-    _skip(store, job, skipped, now, stats)
-    for due in to_send:
+    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
+    for due in run.due(catch_up_weeks, late_after):
+        go, stale = run.fresh_enough(due.scheduled, due.period)
+        if not go:
+            run.stats["periods"].append({"period": due.period, "status": "waiting"})
+            continue
         since = _since(store, job, due)
         health = HealthInput(last_sync=sources.last_sync(), runs=sources.runs(),
                              skipped_periods=_skipped_since_last(store, job), late=due.late,
                              scheduled=due.scheduled)
-        digest = build_weekly(sources.load(), sources.changes(since), health, due.period, now,
-                              ctx.tz, since, display=sources.display, site_url=ctx.site_url)
-        rendered = render_weekly(digest, ctx.locale, ctx.templates_dir, ctx.organisation)
-        statuses = []
-        for r in recipients:
-            status = mailer.deliver(job, due.period, r,
-                                    _message(ctx, rendered, job, due.period, r, now))
-            _count(stats, status)
-            statuses.append(status)
-        settled = _settle(store, mailer, job, due, recipients, statuses, now)
-        stats["late"] += 1 if due.late and settled else 0
-        stats["periods"].append({"period": due.period, "status": settled or "pending"})
-    return stats
+        digest = build_weekly(run.records(), sources.changes(since), health, due.period, now,
+                              ctx.tz, since, display=run.display(), site_url=ctx.site_url)
+        notices = Notices(due.scheduled if due.late else None, stale)
+        render = _once(lambda d=digest, n=notices: render_weekly(  # type: ignore[misc]
+            d, ctx.locale, ctx.templates_dir, ctx.organisation, n))
+
+        statuses: list[str] = []
+        sent_to: list[str] = []
+        for value in recipients:
+            r = run.recipient(value, from_list=False)
+            if r is None:
+                continue
+            sent_to.append(r)
+            statuses.append(run.deliver(due.period, r, render, due.late))
+        # Nobody allowed to receive it: the period stays open until the settings are fixed.
+        settled = run.settle(due, sent_to, [s for s in statuses if s != "error"]) \
+            if sent_to else None
+        run.stats["late"] += 1 if due.late and (settled or dry_run) else 0
+        run.stats["periods"].append({"period": due.period,
+                                     "status": "planned" if dry_run else settled or "pending"})
+    return run.finish()
 
 
 def run_personal_digests(
     store: StateStore,
-    mailer: Mailer,
+    mailer: Mailer | None,
     sources: DigestSources,
     ctx: MailContext,
     audience: str,
@@ -216,73 +489,128 @@ def run_personal_digests(
     opt_out: Collection[str] = (),
     catch_up_weeks: int = 2,
     late_after: timedelta = timedelta(hours=1),
+    *,
+    dry_run: bool = False,
+    preview_dir: Path | None = None,
+    preview_period: str | None = None,
 ) -> dict[str, Any]:
-    """Project-lead ("leads") or IT-coordinator ("coordinators") digests of the week."""
+    """Project-lead ("leads") or IT-coordinator ("coordinators") digests of the week.
+
+    ``preview_period`` (dry runs only): plan that week's mails whatever the ledger says.
+    """
     if audience not in ("leads", "coordinators"):
         raise ValueError(f"unknown audience {audience!r}; expected leads or coordinators")
     job = job or f"{audience[:-1]}-digests"
-    stats = _new_stats()
-    to_send, skipped = due_periods(_last_settled(store, job), now, ctx.tz, catch_up_weeks,
-                                   late_after)
-    _skip(store, job, skipped, now, stats)
-    for due in to_send:
+    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
+    dues = run.due(catch_up_weeks, late_after) if not (dry_run and preview_period) else [
+        DuePeriod(preview_period, scheduled_at(preview_period, ctx.tz, *ctx.slot), False)]
+    for due in dues:
+        go, stale = run.fresh_enough(due.scheduled, due.period)
+        if not go:
+            run.stats["periods"].append({"period": due.period, "status": "waiting"})
+            continue
         since = _since(store, job, due)
-        records, changes = sources.load(), sources.changes(since)
-        mails: list[tuple[str, Rendered]] = []
+        records, changes, show = run.records(), sources.changes(since), run.display()
+        notices = Notices(due.scheduled if due.late else None, stale)
+        mails: list[tuple[str, Callable[[], Rendered]]] = []
         if audience == "leads":
             for d in build_lead_digests(records, changes, due.period, now, ctx.tz, since,
-                                        sources.display, opt_out):
-                mails.append((d.recipient, render_lead(d, ctx.tz, ctx.locale,
-                                                       ctx.templates_dir, ctx.organisation)))
+                                        show, opt_out):
+                mails.append((d.recipient, lambda d=d, n=notices: render_lead(  # type: ignore[misc]
+                    d, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
         else:
             for c in build_coordinator_digests(records, changes, due.period, now, ctx.tz,
-                                               since, sources.display, opt_out):
-                mails.append((c.recipient, render_coordinator(
-                    c, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation)))
-        statuses = []
-        for recipient, rendered in mails:
-            status = mailer.deliver(job, due.period, recipient,
-                                    _message(ctx, rendered, job, due.period, recipient, now))
-            _count(stats, status)
-            statuses.append(status)
-        settled = _settle(store, mailer, job, due, [r for r, _ in mails], statuses, now)
-        stats["periods"].append({"period": due.period, "status": settled or "pending"})
-    return stats
+                                               since, show, opt_out):
+                mails.append((c.recipient, lambda c=c, n=notices: render_coordinator(  # type: ignore[misc]
+                    c, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
+        statuses: list[str] = []
+        sent_to: list[str] = []
+        for value, render in mails:
+            r = run.recipient(value, from_list=True)
+            if r is None:
+                continue
+            sent_to.append(r)
+            statuses.append(run.deliver(due.period, r, render, due.late))
+        settled = run.settle(due, sent_to, [s for s in statuses if s != "error"])
+        run.stats["late"] += 1 if due.late and (settled or dry_run) else 0
+        run.stats["periods"].append({"period": due.period,
+                                     "status": "planned" if dry_run else settled or "pending"})
+    return run.finish()
 
 
 def due_reminders(
     sources: DigestSources, now: datetime, tz: str, uid_domain: str,
     training_days_before: int = 2, round_table_days_before: int = 3,
+    records: Mapping[str, Sequence[Record]] | None = None,
 ) -> list[Reminder]:
-    records = sources.load()
+    records = records if records is not None else sources.load()
     return [
         *training_reminders(records, now, tz, training_days_before, uid_domain),
         *round_table_reminders(records, now, tz, round_table_days_before, uid_domain),
     ]
 
 
+def _reminder_due(r: Reminder, days_before: int, ctx: MailContext) -> datetime:
+    """When the reminder was meant to go out: ``days_before`` the event, at the job's time."""
+    zone = ZoneInfo(ctx.tz)
+    event_day = date.fromisoformat(r.period.split(":", 1)[0])
+    _, hour, minute = ctx.slot
+    return datetime.combine(event_day - timedelta(days=days_before), time(hour, minute),
+                            tzinfo=zone)
+
+
 def run_reminders(
     store: StateStore,
-    mailer: Mailer,
+    mailer: Mailer | None,
     sources: DigestSources,
     ctx: MailContext,
     now: datetime,
     job: str = "reminders",
     training_days_before: int = 2,
     round_table_days_before: int = 3,
+    late_after: timedelta = timedelta(hours=1),
+    *,
+    dry_run: bool = False,
+    preview_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Reminders with a calendar file; each (event date, recipient) once."""
-    stats = _new_stats()
+    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
+    if run.never_synced():
+        run.wait(None, "no list this job reads has been synchronised yet")
+        return run.finish()
+    zone = ZoneInfo(ctx.tz)
+    today_slot = datetime.combine(now.astimezone(zone).date(), time(*ctx.slot[1:]),
+                                  tzinfo=zone)
+    go, stale = run.fresh_enough(min(today_slot, now), "reminders")
+    if not go:
+        return run.finish()
+    first = run.first_data()
     for r in due_reminders(sources, now, ctx.tz, ctx.uid_domain, training_days_before,
-                           round_table_days_before):
-        rendered = render_reminder(r, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation)
-        ics = to_ics(r.event, ctx.sender, r.recipient, ctx.tz, stamp=now)
-        status = mailer.deliver(job, r.period, r.recipient,
-                                _message(ctx, rendered, job, r.period, r.recipient, now, ics))
-        _count(stats, status)
+                           round_table_days_before, records=run.records()):
+        recipient = run.recipient(r.recipient, from_list=True)
+        if recipient is None:
+            continue
+        days = training_days_before if r.kind == "training" else round_table_days_before
+        meant = _reminder_due(r, days, ctx)
+        # Late only when it could have gone out in time: the event was known by then.
+        known_since = _SEQUENCE_EPOCH + timedelta(seconds=r.event.sequence)
+        # ... and sp-sync already had data then (a new installation is not late).
+        late = (now > meant + late_after and known_since <= meant
+                and (not isinstance(first, datetime) or meant >= first))
+        notices = Notices(meant if late else None, stale)
+        status = run.deliver(
+            r.period, recipient,
+            lambda r=r, n=notices: render_reminder(  # type: ignore[misc]
+                r, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n),
+            late,
+            ics=lambda r=r, to=recipient: to_ics(  # type: ignore[misc]
+                r.event, ctx.sender, to, ctx.tz, stamp=now),
+        )
         if status in DELIVERED and store.ledger_get(job, r.period) is None:
-            store.ledger_put(job, r.period, "sent", now, {"kind": r.kind})
-    return stats
+            run.ledger_put(r.period, "late" if late else "sent", {"kind": r.kind})
+        if late and status in DELIVERED:
+            run.stats["late"] += 1
+    return run.finish()
 
 
 def preview_weekly(
@@ -294,16 +622,18 @@ def preview_weekly(
 ) -> Path:
     """Render the weekly digest to ``out_dir`` (HTML, text, .eml) without sending.
 
-    With ``period`` the digest is built as of that week's Monday 07:00 (the data is
-    the mirror's current state); without it as of ``now``.
+    With ``period`` the digest is built as of that week's due time (the data is the
+    mirror's current state); without it as of ``now``.
     """
     if period is not None:
-        now = min(now, scheduled_at(period, ctx.tz))
+        now = min(now, scheduled_at(period, ctx.tz, *ctx.slot))
     period = period or period_for(now, ctx.tz)
     since = now - timedelta(weeks=1)
+    records, _problems = sanitise_records(sources.load())
+    display = safe_display(sources.display or make_display(records, ctx.tz))
     health = HealthInput(last_sync=sources.last_sync(), runs=sources.runs())
-    digest = build_weekly(sources.load(), sources.changes(since), health, period, now, ctx.tz,
-                          since, display=sources.display, site_url=ctx.site_url)
+    digest = build_weekly(records, sources.changes(since), health, period, now, ctx.tz,
+                          since, display=display, site_url=ctx.site_url)
     rendered = render_weekly(digest, ctx.locale, ctx.templates_dir, ctx.organisation)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"preview-weekly-{period}"

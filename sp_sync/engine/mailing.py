@@ -1,13 +1,20 @@
 """Exactly-once mail over the outbox (``StateStore``) and any ``MailTransport``.
 
-    Mailer(store, transport, copy_to=None, limiter=None, clock=None)
+    Mailer(store, transport, copy_to=None, limiter=None, clock=None, lease=None)
     mailer.deliver(job, period, recipient, build) -> "sent" | "already_sent" | "failed"
-                                                    | "unknown"
+                                                    | "unknown" | "in_progress"
     mailer.flush_pending() -> {"sent": n, "confirmed": n, "failed": n, "unknown": n}
+                              (+ "in_progress": n when another process holds entries)
     RateLimiter(max_messages=30, window=60.0, clock=time.monotonic, sleep=time.sleep)
 
 One outbox entry per (job, period, recipient) holds the complete MIME message with our
-own Message-ID. Steps: render → outbox (pending) → mark "sending" → send → mark "sent".
+own Message-ID. Steps: render → outbox (pending) → **claim** → send → mark "sent".
+The claim (``StateStore.outbox_claim``) is one conditional update in the store: of any
+number of processes delivering the same entry at once exactly one gets it ("sending");
+the others answer "in_progress" (held) or "already_sent". A "sending" entry is only
+taken over once its claim is older than ``lease`` (its holder crashed); without a lease
+(single process, tests) any "sending" entry left by an earlier run is taken over.
+
 A crash can leave an entry "sending"; ``flush_pending`` (at start) then asks the
 transport: ``was_sent`` True (Graph: found in Sent Items) → mark sent, no resend;
 False → resend; None (SMTP can't tell) → resend the SAME bytes with the same
@@ -26,7 +33,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP, default
@@ -96,6 +103,7 @@ class Mailer:
         limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         max_attempts: int = 5,
+        lease: timedelta | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -103,6 +111,7 @@ class Mailer:
         self.limiter = limiter or RateLimiter()
         self.clock = clock or _SystemClock()
         self.max_attempts = max_attempts
+        self.lease = lease
 
     # ------------------------------------------------------------------ public
 
@@ -144,25 +153,57 @@ class Mailer:
         if not msg.get(SYNC_KEY_HEADER):
             msg[SYNC_KEY_HEADER] = sync_key(job, period, recipient)
 
+    def _stale_before(self, now: datetime) -> datetime:
+        """Claims older than this belong to a sender that died."""
+        if self.lease is None:
+            return now + timedelta(seconds=1)  # every claim made before this call
+        return now - self.lease
+
+    def _claim(self, entry: OutboxEntry, take_over: bool) -> OutboxEntry | str:
+        """The claimed entry, or why not: "already_sent" or "in_progress" (held)."""
+        now = self.clock.now()
+        claimed = self.store.outbox_claim(
+            entry.id, now, self._stale_before(now) if take_over else None)
+        if claimed is not None:
+            return claimed
+        current = self.store.outbox_get(entry.job, entry.period, entry.recipient)
+        if current is not None and current.status == "sent":
+            return "already_sent"
+        if current is not None and current.status == "failed":
+            return "failed"
+        log.info("mail %s to %s is being sent by another process; leaving it to it",
+                 entry.message_id, entry.recipient)
+        return "in_progress"
+
     def _settle(self, entry: OutboxEntry) -> str:
-        """An entry left "sending": ask the transport before sending again."""
-        known = self.transport.was_sent(entry.message_id)
+        """An entry left "sending": take it over (only when its claim is stale), then ask
+        the transport before sending again."""
+        claimed = self._claim(entry, take_over=True)
+        if isinstance(claimed, str):
+            return claimed
+        known = self.transport.was_sent(claimed.message_id)
         if known is True:
             log.info("mail %s already went out (found by %s); not sending it again",
-                     entry.message_id, self.transport.name)
-            self.store.outbox_mark(entry.id, "sent", self.clock.now())
-            self._copy(entry)
+                     claimed.message_id, self.transport.name)
+            self.store.outbox_mark(claimed.id, "sent", self.clock.now())
+            self._copy(claimed)
             return "confirmed"
         if known is None:
             log.warning("cannot tell whether mail %s went out (%s); resending the same "
-                        "message — the recipient may get it twice", entry.message_id,
+                        "message — the recipient may get it twice", claimed.message_id,
                         self.transport.name)
-        return self._send(entry)
+        return self._transmit(claimed)
 
     def _send(self, entry: OutboxEntry) -> str:
+        self.limiter.acquire()  # before the claim: never hold an entry while waiting
+        claimed = self._claim(entry, take_over=False)
+        if isinstance(claimed, str):
+            return claimed
+        return self._transmit(claimed)
+
+    def _transmit(self, entry: OutboxEntry) -> str:
+        """Hand a claimed entry to the transport and record the outcome."""
         msg = message_from_bytes(entry.mime, policy=default)
-        self.limiter.acquire()
-        self.store.outbox_mark(entry.id, "sending", self.clock.now())
         try:
             self.transport.send(msg)
         except TransientError as exc:

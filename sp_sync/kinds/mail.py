@@ -26,6 +26,10 @@ class DigestParams(KindParams):
     late_after_minutes: int = Field(default=60, ge=0)
     opt_out: tuple[str, ...] = ()
     templates: str = "jobs/templates"
+    # Lists read must have synced within this; None: settings / 3x the pull interval.
+    fresh_within_minutes: int | None = Field(default=None, gt=0)
+    # Wait this long after the due time for fresh data, then send with a warning.
+    send_stale_after_minutes: int | None = Field(default=None, ge=0)
 
     @field_validator("recipients", "opt_out")
     @classmethod
@@ -41,6 +45,9 @@ class DigestParams(KindParams):
 class RemindersParams(KindParams):
     training_days_before: int = Field(default=2, ge=0, le=60)
     round_table_days_before: int = Field(default=3, ge=0, le=60)
+    late_after_minutes: int = Field(default=60, ge=0)
+    fresh_within_minutes: int | None = Field(default=None, gt=0)
+    send_stale_after_minutes: int | None = Field(default=None, ge=0)
 
 
 def _send(ctx: RunContext, kind: str, params: KindParams) -> None:

@@ -10,6 +10,8 @@ packaged defaults (``sp_sync/render/templates/default``).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -21,6 +23,7 @@ from typing import Any
 import css_inline
 
 from sp_sync.domain.digest import WINDOW_DAYS, WeeklyDigest
+from sp_sync.domain.mailsafe import clean_header
 from sp_sync.domain.periods import parse_period
 from sp_sync.domain.personal import CoordinatorDigest, LeadDigest
 from sp_sync.domain.reminders import Reminder
@@ -35,6 +38,47 @@ class Rendered:
     subject: str
     text: str
     html: str
+
+
+@dataclass(frozen=True)
+class Notices:
+    """What a mail must say before anything else: it is late, or its data is stale."""
+
+    late_since: datetime | None = None  # when it was due (None: on time)
+    stale_lists: tuple[str, ...] = ()  # list keys not synced within the freshness window
+
+    def subject_prefix(self, fmt: Formatter, late_in_subject: bool = True) -> str:
+        prefix = fmt.text("stale_prefix") if self.stale_lists else ""
+        if self.late_since is not None and late_in_subject:
+            prefix += fmt.text("late_prefix")
+        return prefix
+
+    def lines(self, fmt: Formatter, late_in_body: bool = True) -> list[str]:
+        out = []
+        if self.stale_lists:
+            out.append(fmt.text("stale_note", lists=", ".join(
+                fmt.list_name(k) for k in self.stale_lists)))
+        if self.late_since is not None and late_in_body:
+            out.append(fmt.text("late_note_mail", when=fmt.long_date_time(self.late_since)))
+        return out
+
+
+_BODY = re.compile(r"(<body[^>]*>)", re.IGNORECASE)
+_BANNER = ('<div style="background:#fef3c7;color:#92400e;border:2px solid #b45309;'
+           'padding:10px 16px;margin:0;font-family:Arial,sans-serif;font-size:14px;'
+           'font-weight:bold">{}</div>')
+
+
+def _with_notices(rendered: Rendered, lines: Sequence[str]) -> Rendered:
+    """The notices first in both parts (whatever the template does), so nobody misses them."""
+    if not lines:
+        return rendered
+    from markupsafe import escape
+
+    text = "\n".join(f"!! {line}" for line in lines) + "\n\n" + rendered.text
+    banner = _BANNER.format("<br>".join(str(escape(line)) for line in lines))
+    html, n = _BODY.subn(lambda m: m.group(1) + banner, rendered.html, count=1)
+    return Rendered(rendered.subject, text, html if n else banner + rendered.html)
 
 
 @lru_cache(maxsize=1)
@@ -64,40 +108,56 @@ def _week_subject(key: str, fmt: Formatter, period: str, late: bool = False) -> 
 
 def render_weekly(
     digest: WeeklyDigest, locale: str = "de_DE", templates_dir: Path | str | None = None,
-    organisation: str | None = None,
+    organisation: str | None = None, notices: Notices | None = None,
 ) -> Rendered:
+    """The weekly template says "late" itself (health section); ``notices`` add the rest."""
     fmt = Formatter(locale, digest.tz)
-    subject = _week_subject("subject.weekly", fmt, digest.period, digest.health.late)
-    return _render("weekly", subject, fmt, templates_dir, organisation, d=digest)
+    notes = notices or Notices()
+    subject = notes.subject_prefix(fmt, late_in_subject=False) + _week_subject(
+        "subject.weekly", fmt, digest.period, digest.health.late)
+    rendered = _render("weekly", subject, fmt, templates_dir, organisation, d=digest)
+    return _with_notices(rendered, notes.lines(fmt, late_in_body=False))
+
+
+def _noticed(name: str, subject: str, fmt: Formatter, templates_dir: Path | str | None,
+             organisation: str | None, notices: Notices | None, **context: Any) -> Rendered:
+    notes = notices or Notices()
+    rendered = _render(name, notes.subject_prefix(fmt) + subject, fmt, templates_dir,
+                       organisation, **context)
+    return _with_notices(rendered, notes.lines(fmt))
 
 
 def render_lead(
     digest: LeadDigest, tz: str = "Europe/Berlin", locale: str = "de_DE",
     templates_dir: Path | str | None = None, organisation: str | None = None,
+    notices: Notices | None = None,
 ) -> Rendered:
     fmt = Formatter(locale, tz)
     subject = _week_subject("subject.lead", fmt, digest.period)
-    return _render("lead", subject, fmt, templates_dir, organisation, d=digest)
+    return _noticed("lead", subject, fmt, templates_dir, organisation, notices, d=digest)
 
 
 def render_coordinator(
     digest: CoordinatorDigest, tz: str = "Europe/Berlin", locale: str = "de_DE",
     templates_dir: Path | str | None = None, organisation: str | None = None,
+    notices: Notices | None = None,
 ) -> Rendered:
     fmt = Formatter(locale, tz)
     subject = _week_subject("subject.coordinator", fmt, digest.period)
-    return _render("coordinator", subject, fmt, templates_dir, organisation, d=digest)
+    return _noticed("coordinator", subject, fmt, templates_dir, organisation, notices,
+                    d=digest)
 
 
 def render_reminder(
     reminder: Reminder, tz: str = "Europe/Berlin", locale: str = "de_DE",
     templates_dir: Path | str | None = None, organisation: str | None = None,
+    notices: Notices | None = None,
 ) -> Rendered:
     fmt = Formatter(locale, tz)
     subject = fmt.text(f"subject.{reminder.kind}", title=reminder.event.summary,
                        date=fmt.date_time(reminder.event.start))
     name = "training_reminder" if reminder.kind == "training" else "round_table_reminder"
-    return _render(name, subject, fmt, templates_dir, organisation, r=reminder)
+    return _noticed(name, subject, fmt, templates_dir, organisation, notices, r=reminder)
 
 
 def build_message(
@@ -111,15 +171,17 @@ def build_message(
     """multipart/alternative (text, HTML), plus a text/calendar part when ``ics`` is given.
 
     ``key`` is ``<job>/<period>/<recipient>``; the Message-ID is ours (domain of the
-    sender), so a resend after a crash carries the same id.
+    sender), so a resend after a crash carries the same id. Header values are cleaned
+    (no line breaks, control or bidi characters; bounded): list data can never add a
+    header or make the message unbuildable.
     """
     msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = rendered.subject
+    msg["From"] = clean_header(sender)
+    msg["To"] = clean_header(recipient, 320)
+    msg["Subject"] = clean_header(rendered.subject)
     msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
     msg["Message-ID"] = make_msgid(idstring="spsync", domain=sender.rpartition("@")[2] or None)
-    msg[SYNC_KEY_HEADER] = key
+    msg[SYNC_KEY_HEADER] = clean_header(key, 900)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if ics is not None:

@@ -82,7 +82,7 @@ def test_migrations_upgrade_an_empty_file_and_enable_wal(tmp_path: Path) -> None
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert tables >= TABLES
-    assert version == [("0001",)]
+    assert version == [("0002",)]
     assert mode == "wal"
 
 

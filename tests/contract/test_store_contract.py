@@ -465,3 +465,65 @@ def test_item_with_only_required_values(store: StateStore) -> None:
     sync(store, "p", bare)
 
     assert store.get("p", "1") == bare
+
+
+def test_outbox_claim_takes_an_entry_once(store: StateStore) -> None:
+    entry = store.outbox_add("digest", "2026-W49", "a@x.de", "<a>", b"a", T0)
+    assert entry is not None and entry.claimed_at is None
+    claimed = store.outbox_claim(entry.id, T0 + timedelta(seconds=1))
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts, claimed.claimed_at) == (
+        "sending", 1, T0 + timedelta(seconds=1))
+    # held: a second claim fails, also a take-over while the claim is fresh
+    assert store.outbox_claim(entry.id, T0 + timedelta(seconds=2)) is None
+    assert store.outbox_claim(entry.id, T0 + timedelta(seconds=2), stale_before=T0) is None
+    # the holder died: a stale claim may be taken over
+    again = store.outbox_claim(entry.id, T0 + timedelta(minutes=30),
+                               stale_before=T0 + timedelta(minutes=10))
+    assert again is not None and again.attempts == 2
+    store.outbox_mark(entry.id, "failed", T0, error="550 no")
+    retried = store.outbox_claim(entry.id, T0 + timedelta(hours=1))
+    assert retried is not None and retried.error is None and retried.attempts == 3
+    store.outbox_mark(entry.id, "sent", T0 + timedelta(hours=1))
+    assert store.outbox_claim(entry.id, T0 + timedelta(hours=2),
+                              stale_before=T0 + timedelta(hours=2)) is None
+    assert store.outbox_claim(999_999, T0) is None
+    final = store.outbox_get("digest", "2026-W49", "a@x.de")
+    assert final is not None and final.status == "sent" and final.attempts == 3
+
+
+def test_outbox_claim_from_many_threads_succeeds_once(store: StateStore) -> None:
+    import threading
+
+    entries = [store.outbox_add("digest", "W49", f"p{i}@x.de", f"<{i}>", b"m", T0)
+               for i in range(10)]
+    wins: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        start.wait()
+        for e in entries:
+            assert e is not None
+            if store.outbox_claim(e.id, T0) is not None:
+                with lock:
+                    wins.append(e.id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == sorted(e.id for e in entries if e is not None)
+
+
+def test_outbox_entries_of_a_period(store: StateStore) -> None:
+    b = store.outbox_add("digest", "2026-W49", "b@x.de", "<b>", b"b", T0)
+    a = store.outbox_add("digest", "2026-W49", "a@x.de", "<a>", b"a", T0)
+    store.outbox_add("digest", "2026-W50", "a@x.de", "<c>", b"c", T0)
+    store.outbox_add("other", "2026-W49", "a@x.de", "<d>", b"d", T0)
+    assert a is not None and b is not None
+    store.outbox_mark(a.id, "sent", T0)
+    found = store.outbox_entries("digest", "2026-W49")
+    assert [(e.recipient, e.status) for e in found] == [("a@x.de", "sent"), ("b@x.de", "pending")]
+    assert store.outbox_entries("digest", "2026-W51") == []

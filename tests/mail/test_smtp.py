@@ -57,7 +57,8 @@ def test_digest_arrives_with_both_parts_and_a_file_copy(smtp_server: SmtpServer,
                                                         tmp_path: Path) -> None:
     store = MemoryStore()
     copy = FileTransport(tmp_path / "outbox")
-    mailer = Mailer(store, transport(smtp_server, username=USER, password=PASSWORD),
+    mailer = Mailer(store, transport(smtp_server, username=USER, password=PASSWORD,
+                                     allow_plaintext_auth=True),  # a test relay on loopback
                     copy_to=copy)
     assert mailer.deliver(JOB, PERIOD, TO, weekly_message()) == "sent"
     assert mailer.deliver(JOB, PERIOD, TO, weekly_message()) == "already_sent"
@@ -173,3 +174,25 @@ def test_rate_limited_sends_to_many_recipients(smtp_server: SmtpServer) -> None:
             r, "dtc@mannheim.de", to, f"{JOB}/{PERIOD}/{to}")) == "sent"
     assert len(smtp_server.inbox.messages) == 5
     assert waits == [60.0]  # the 4th waited for the first window to pass, the 5th fit
+
+
+def test_login_without_tls_is_refused_unless_allowed(smtp_server: SmtpServer) -> None:
+    """The password never goes over a plain connection by accident (issue 9)."""
+    from sp_sync.config.settings import load_settings
+    from sp_sync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="smtp_allow_plaintext_auth"):
+        transport(smtp_server, username=USER, password=PASSWORD)
+    with pytest.raises(ConfigError, match="smtp_allow_plaintext_auth"):
+        load_settings(mail_transport="smtp", smtp_host="relay.mannheim.de",
+                      smtp_username=USER, smtp_starttls=False)
+    assert smtp_server.inbox.messages == []
+    # without credentials a plain relay is fine, and the explicit setting allows a login
+    assert transport(smtp_server).send(weekly_message()()).accepted
+    allowed = load_settings(mail_transport="smtp", smtp_host="relay.mannheim.de",
+                            smtp_username=USER, smtp_starttls=False,
+                            smtp_allow_plaintext_auth=True)
+    assert allowed.smtp_allow_plaintext_auth
+    assert transport(smtp_server, username=USER, password=PASSWORD,
+                     allow_plaintext_auth=True).send(weekly_message()()).accepted
+    assert len(smtp_server.inbox.messages) == 2

@@ -8,6 +8,11 @@ Outcome classes (what the outbox does next):
   else — 4xx, a dropped connection, a timeout — is ``TransientError`` and *ambiguous*:
   the server may have queued the message. SMTP can't be asked later (``was_sent`` is
   ``None``), so the outbox resends the same bytes: at most one duplicate, same Message-ID.
+
+Credentials only travel encrypted: a user name without STARTTLS is refused at
+construction (``ConfigError``) unless ``allow_plaintext_auth`` (the setting
+``smtp_allow_plaintext_auth``) says the relay is trusted; and if the server does not
+offer STARTTLS, nothing is sent.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import getaddresses, parseaddr
 
-from sp_sync.errors import MailError, TransientError
+from sp_sync.errors import ConfigError, MailError, TransientError
 from sp_sync.ports import SendResult
 
 
@@ -40,7 +45,15 @@ class SmtpTransport:
         from_address: str | None = None,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        allow_plaintext_auth: bool = False,
     ) -> None:
+        if username and not starttls and not allow_plaintext_auth:
+            raise ConfigError(
+                f"smtp_allow_plaintext_auth: SMTP login as {username!r} to {host}:{port} "
+                "without STARTTLS would send the password unencrypted — set smtp_starttls "
+                "= true, or smtp_allow_plaintext_auth = true for a trusted relay"
+            )
+        self.allow_plaintext_auth = allow_plaintext_auth
         self.host = host
         self.port = port
         self.starttls = starttls

@@ -281,6 +281,11 @@ class MemoryStore:
                     return e
             return None
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        with self._lock:
+            found = [e for e in self._outbox.values() if (e.job, e.period) == (job, period)]
+        return sorted(found, key=lambda e: e.recipient)
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         with self._lock:
             found = [
@@ -304,7 +309,27 @@ class MemoryStore:
                 error=error,
                 attempts=entry.attempts + (1 if status == "sending" else 0),
                 sent_at=as_utc(now) if status == "sent" else entry.sent_at,
+                claimed_at=as_utc(now) if status == "sending" else entry.claimed_at,
             )
+
+    def outbox_claim(
+        self, entry_id: int, now: datetime, stale_before: datetime | None = None
+    ) -> OutboxEntry | None:
+        self._check_open()
+        with self._lock:
+            entry = self._outbox.get(entry_id)
+            if entry is None:
+                return None
+            stale = (
+                entry.status == "sending" and stale_before is not None
+                and (entry.claimed_at is None or entry.claimed_at < as_utc(stale_before))
+            )
+            if entry.status not in ("pending", "failed") and not stale:
+                return None
+            claimed = replace(entry, status="sending", attempts=entry.attempts + 1,
+                              claimed_at=as_utc(now), error=None)
+            self._outbox[entry_id] = claimed
+            return claimed
 
     # ------------------------------------------------------------------ ledger
 

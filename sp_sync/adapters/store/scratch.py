@@ -125,6 +125,26 @@ class ScratchStore:
                 if e is not None and e.status in ("pending", "sending")]
         return real + self.mem.outbox_pending(job)
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        real = [e for e in map(self._entry, self.base.outbox_entries(job, period))
+                if e is not None]
+        return sorted(real + self.mem.outbox_entries(job, period), key=lambda e: e.recipient)
+
+    def outbox_claim(self, entry_id: int, now: datetime,
+                     stale_before: datetime | None = None) -> OutboxEntry | None:
+        if entry_id in self._mem_outbox:
+            return self.mem.outbox_claim(entry_id, now, stale_before)
+        with self._lock:
+            entry = next((e for e in self.outbox_pending() if e.id == entry_id), None)
+            if entry is None or (entry.status == "sending" and (
+                    stale_before is None or entry.claimed_at is None
+                    or entry.claimed_at >= stale_before)):
+                return None
+            claimed = replace(entry, status="sending", attempts=entry.attempts + 1,
+                              claimed_at=now)
+            self._marks[entry_id] = claimed
+            return claimed
+
     def outbox_mark(self, entry_id: int, status: str, now: datetime,
                     error: str | None = None) -> None:
         if entry_id in self._mem_outbox:

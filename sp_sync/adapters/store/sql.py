@@ -433,6 +433,15 @@ class SqlStore:
             ).first()
         return None if row is None else _entry(row)
 
+    def outbox_entries(self, job: str, period: str) -> list[OutboxEntry]:
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.job == job, outbox.c.period == period)
+            .order_by(outbox.c.recipient)
+        )
+        with self._read("reading the outbox") as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
     def outbox_pending(self, job: str | None = None) -> list[OutboxEntry]:
         query = (
             sa.select(outbox)
@@ -451,12 +460,35 @@ class SqlStore:
         values: dict[str, Any] = {"status": status, "error": error}
         if status == "sending":
             values["attempts"] = outbox.c.attempts + 1
+            values["claimed_at"] = now
         if status == "sent":
             values["sent_at"] = now
         with self._write("updating the outbox") as conn:
             done = conn.execute(outbox.update().where(outbox.c.id == entry_id).values(**values))
             if done.rowcount == 0:
                 raise StoreError(f"there is no outbox entry {entry_id}")
+
+    def outbox_claim(
+        self, entry_id: int, now: datetime, stale_before: datetime | None = None
+    ) -> OutboxEntry | None:
+        """One conditional UPDATE … RETURNING: the database decides who gets the entry
+        (PostgreSQL re-checks the WHERE after a concurrent update, SQLite writes serially)."""
+        claimable: sa.ColumnElement[bool] = outbox.c.status.in_(("pending", "failed"))
+        if stale_before is not None:
+            claimable = sa.or_(claimable, sa.and_(
+                outbox.c.status == "sending",
+                sa.or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < stale_before),
+            ))
+        stmt = (
+            outbox.update()
+            .where(outbox.c.id == entry_id, claimable)
+            .values(status="sending", attempts=outbox.c.attempts + 1, claimed_at=now,
+                    error=None)
+            .returning(*outbox.c)
+        )
+        with self._write("claiming an outbox entry") as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _entry(row)
 
     # ------------------------------------------------------------------ ledger
 
@@ -549,4 +581,5 @@ def _entry(row: sa.Row[Any]) -> OutboxEntry:
         id=row.id, job=row.job, period=row.period, recipient=row.recipient,
         message_id=row.message_id, mime=bytes(row.mime), status=row.status,
         created_at=row.created_at, sent_at=row.sent_at, attempts=row.attempts, error=row.error,
+        claimed_at=row.claimed_at,
     )

@@ -113,6 +113,8 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
+    # Since when a sender holds the entry ("sending"); see StateStore.outbox_claim.
+    sa.Column("claimed_at", UTCDateTime),
     sa.UniqueConstraint("job", "period", "recipient", name="uq_outbox_job_period_recipient"),
     sa.Index("ix_outbox_status", "status"),
 )
