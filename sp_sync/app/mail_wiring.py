@@ -28,6 +28,7 @@ from sp_sync.engine.digests import (
     run_weekly_digest,
 )
 from sp_sync.engine.mailing import SYNC_KEY_HEADER, Mailer, RateLimiter
+from sp_sync.engine.notices import NoticeSetup
 from sp_sync.engine.records import StoreResolver, load_records
 from sp_sync.errors import ConfigError
 from sp_sync.kinds.mail import DigestParams, RemindersParams
@@ -160,6 +161,14 @@ class DigestJobs:
             self.mailer.flush_pending()
             self._flushed = True
         return self._run(self.services.store, self.mailer, job_name, kind, params, now)
+
+    def notice_setup(self) -> NoticeSetup:
+        """The mailer and sender for event notices (``sp_sync.engine.notices``)."""
+        if not self._flushed:  # settle what a crash left "sending" before anything new
+            self.mailer.flush_pending()
+            self._flushed = True
+        mc = context(self.settings)
+        return NoticeSetup(self.mailer, mc.sender, mc.locale, mc.tz, mc.uid_domain)
 
     def _run(self, store: StateStore, mailer: Mailer, job_name: str, kind: str,
              params: Any, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""The round-table cycle and the trainings on the emulator, with a controlled clock (issue 12).
+
+Asserted by end state: rows in RundeTische / Themen / Teilnahme / Anmeldungen, mails in
+the emulator's mailbox, and what a re-run or a dry run writes and sends (nothing).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sp_sync.domain.series import slot_key, slots_ahead
+from sp_sync.engine.runner import RunOutcome, run_job
+
+from .conftest import TZ, Tenant
+
+PREFIX = "series:round-tables:"
+
+
+def _at(day: date, hour: int = 7) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=TZ)
+
+
+def _run(t: Tenant, name: str, dry_run: bool = False) -> RunOutcome:
+    outcome = run_job(t.svc, t.config.job(name), dry_run=dry_run)
+    assert outcome.status == "ok", (outcome.message, outcome.details)
+    return outcome
+
+
+def _rows(t: Tenant, key: str) -> list[dict[str, Any]]:
+    return [i["fields"] for i in t.emu.items(t.config.mapping.get(key).title)]
+
+
+def _field(t: Tenant, key: str, col: str) -> str:
+    return t.config.mapping.get(key).column(col).field_name
+
+
+def _writes(t: Tenant) -> list[dict[str, Any]]:
+    return [r for r in t.emu.requests() if r["method"] in ("POST", "PATCH", "DELETE")
+            and "/_emulator" not in r["path"] and not r["path"].endswith("/sendMail")]
+
+
+def _series(t: Tenant) -> dict[str, dict[str, Any]]:
+    return {f["SyncKey"]: f for f in _rows(t, "round_tables")
+            if str(f.get("SyncKey") or "").startswith(PREFIX)}
+
+
+def _local_day(value: str) -> date:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(TZ).date()
+
+
+def test_series_stays_six_ahead_across_cycles_and_respects_people(tenant: Tenant) -> None:
+    t = tenant
+    date_f = _field(t, "round_tables", "date")
+    status_f = _field(t, "round_tables", "status")
+    _run(t, "round-tables")
+    first = _series(t)
+    # six slots ahead: 2.12. and 16.12. already have a meeting a person entered (left to
+    # it), 30.12. is in the Christmas break (skipped), the series creates the other four
+    assert sorted(first) == [PREFIX + d for d in ("2027-01-13", "2027-01-27", "2027-02-10",
+                                                   "2027-02-24")]
+    assert all(f[status_f] == "Geplant" for f in first.values())
+    assert all(_local_day(f[date_f]).weekday() == 2 for f in first.values())
+    assert {f["Title"] for f in first.values()} >= {"Runder Tisch IT-Koordination 13.01.2027"}
+
+    # a person moves one meeting and cancels another; then deletes a third
+    items = {i["fields"]["SyncKey"]: i for i in t.emu.items("RundeTische")
+             if str(i["fields"].get("SyncKey") or "").startswith(PREFIX)}
+    keys = sorted(items)
+    moved, cancelled, deleted = keys[0], keys[1], keys[2]
+    t.emu.edit("RundeTische", items[moved]["id"],
+               {date_f: "2027-01-14T09:00:00Z"}, "sophie.richter@mannheim.de")
+    t.emu.edit("RundeTische", items[cancelled]["id"], {status_f: "Ausgefallen"},
+               "sophie.richter@mannheim.de")
+    t.emu.delete_item("RundeTische", items[deleted]["id"], "sophie.richter@mannheim.de")
+
+    # several cycles: every 14 days, through the Christmas break and Christi Himmelfahrt
+    day = date(2026, 11, 30)
+    seen: Counter[str] = Counter()
+    while day <= date(2027, 6, 30):
+        t.clock.set(_at(day))
+        _run(t, "round-tables")
+        day += timedelta(days=7)
+    rows = _rows(t, "round_tables")
+    for f in rows:
+        if f.get("SyncKey"):
+            seen[f["SyncKey"]] += 1
+    assert all(n == 1 for n in seen.values()), seen  # nothing created twice
+    by_key = {f["SyncKey"]: f for f in rows if f.get("SyncKey")}
+    assert by_key[moved][date_f] == "2027-01-14T09:00:00Z"  # the person's move stays
+    assert by_key[cancelled][status_f] == "Ausgefallen"  # and the cancellation
+    assert deleted not in by_key  # never re-created
+    job = t.config.job("round-tables")
+    last = date(2027, 6, 28)
+    wanted = {slot_key(job.name, s.regular)
+              for s in slots_ahead(job.params.spec(), last, TZ)}  # type: ignore[attr-defined]
+    assert wanted <= set(by_key) and len(wanted) == 6
+    days = {_local_day(f[date_f]) for k, f in by_key.items() if k.startswith(PREFIX)}
+    assert not any(date(2026, 12, 24) <= d <= date(2027, 1, 1) for d in days)
+
+    # a re-run writes nothing
+    t.emu.clear_requests()
+    again = _run(t, "round-tables")
+    assert not _writes(t) and again.stats.get("written", 0) == 0
+
+
+def test_christi_himmelfahrt_moves_a_thursday_meeting_to_friday(tenant: Tenant) -> None:
+    t = tenant
+    base = t.config.job("round-tables")
+    job = replace(base, name="rt-thursday",
+                  params=base.params.model_copy(update={"first": date(2026, 12, 17)}))
+    date_f = _field(t, "round_tables", "date")
+    for day in (date(2027, 4, 1), date(2027, 4, 15), date(2027, 5, 3)):
+        t.clock.set(_at(day))
+        assert run_job(t.svc, job).status == "ok"
+    rows = {f["SyncKey"]: f for f in _rows(t, "round_tables")
+            if str(f.get("SyncKey") or "").startswith("series:rt-thursday:")}
+    assert _local_day(rows["series:rt-thursday:2027-05-06"][date_f]) == date(2027, 5, 7)
+    assert _local_day(rows["series:rt-thursday:2027-05-20"][date_f]) == date(2027, 5, 20)
+    assert len(rows) == len(set(rows)) and all(
+        _local_day(f[date_f]).weekday() in (3, 4) for f in rows.values())
+    # the other series' and people's meetings are no business of this job
+    assert _series(t) == {}
