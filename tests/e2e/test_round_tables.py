@@ -124,3 +124,105 @@ def test_christi_himmelfahrt_moves_a_thursday_meeting_to_friday(tenant: Tenant) 
         _local_day(f[date_f]).weekday() in (3, 4) for f in rows.values())
     # the other series' and people's meetings are no business of this job
     assert _series(t) == {}
+
+
+def _topics_of(t: Tenant, meeting_id: str) -> list[dict[str, Any]]:
+    rt = _field(t, "topics", "round_table")
+    return [f for f in _rows(t, "topics") if str(f.get(rt)) == meeting_id]
+
+
+def _meeting_on(t: Tenant, day: date) -> dict[str, Any]:
+    date_f = _field(t, "round_tables", "date")
+    found = [i for i in t.emu.items("RundeTische") if _local_day(i["fields"][date_f]) == day]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_agenda_attendance_and_minutes_once_each(tenant: Tenant) -> None:
+    t = tenant
+    kind_f, status_f = _field(t, "topics", "kind"), _field(t, "topics", "status")
+    present_f = _field(t, "attendance", "present")
+    meeting = _meeting_on(t, date(2026, 12, 2))  # entered by a person, Wednesday 10:00
+    before = _topics_of(t, meeting["id"])
+    open_actions = [f for f in _rows(t, "topics")
+                    if f.get(kind_f) == "Aufgabe" and f.get(status_f) == "Offen"]
+    assert open_actions  # the seed has open action items from earlier meetings
+
+    _run(t, "round-tables")  # Monday 30.11.: the meeting on Wednesday is within 7 days
+    agenda = [f for f in _topics_of(t, meeting["id"]) if f.get("SyncKey")]
+    carried = [f for f in agenda if f["Title"].startswith("Offene Aufgabe: ")]
+    assert sorted(f["Title"] for f in carried) == sorted(
+        "Offene Aufgabe: " + f["Title"] for f in open_actions)
+    assert all(f[kind_f] == "Thema" for f in agenda)  # a reference, never a new action
+    assert {f["Title"] for f in agenda} - {f["Title"] for f in carried} == {
+        "Aktuelles aus dem DTC", "Schulungen und Termine"}
+    assert len(_topics_of(t, meeting["id"])) == len(before) + len(agenda)
+
+    # Wednesday noon: the meeting has begun → one attendance row per active department
+    t.clock.set(_at(date(2026, 12, 2), 12))
+    _run(t, "round-tables")
+    rows = [f for f in _rows(t, "attendance")
+            if str(f.get(_field(t, "attendance", "round_table"))) == meeting["id"]]
+    departments = _rows(t, "departments")
+    assert len(rows) == len(departments) == 16
+    assert len({f[_field(t, "attendance", "department")] for f in rows}) == 16
+    assert all(f.get(present_f) is None for f in rows)
+
+    # a coordinator ticks "present"; the days go by; minutes are still missing on Saturday
+    ticked = next(i for i in t.emu.items("Teilnahme") if i["fields"].get("SyncKey")
+                  and str(i["fields"].get(_field(t, "attendance", "round_table")))
+                  == meeting["id"])
+    t.emu.edit("Teilnahme", ticked["id"], {present_f: True}, "sophie.richter@mannheim.de")
+    mails = len(t.emu.mail())
+    for day, hour in ((date(2026, 12, 3), 7), (date(2026, 12, 5), 11), (date(2026, 12, 6), 7)):
+        t.clock.set(_at(day, hour))
+        _run(t, "round-tables")
+    minutes = [m for m in t.emu.mail()[mails:] if m["subject"].startswith("Protokoll fehlt")]
+    assert len(minutes) == 1
+    assert minutes[0]["recipients"] == ["sophie.richter@mannheim.de"]  # the moderator
+    assert "02.12.2026" in minutes[0]["subject"]
+    after = [f for f in _rows(t, "attendance")
+             if str(f.get(_field(t, "attendance", "round_table"))) == meeting["id"]]
+    assert len(after) == 16 and sum(1 for f in after if f.get(present_f) is True) == 1
+
+    # the next meeting (16.12.) gets the actions that are still open, once
+    t.clock.set(_at(date(2026, 12, 9), 7))
+    _run(t, "round-tables")
+    t.clock.set(_at(date(2026, 12, 10), 7))  # 16.12. 10:00 is now within the 7 days
+    _run(t, "round-tables")
+    t.emu.clear_requests()
+    again = _run(t, "round-tables")
+    assert not _writes(t) and again.stats.get("written", 0) == 0
+    nxt = _meeting_on(t, date(2026, 12, 16))
+    titles = Counter(f["Title"] for f in _topics_of(t, nxt["id"]) if f.get("SyncKey"))
+    assert all(n == 1 for n in titles.values())
+    assert sum(1 for k in titles if k.startswith("Offene Aufgabe: ")) == len(open_actions)
+    # the agenda rows of 2.12. are topics, not actions: nothing is carried twice
+    assert not any(k.startswith("Offene Aufgabe: Offene Aufgabe") for k in titles)
+
+
+def test_dry_run_lists_every_planned_item_and_mail_and_changes_nothing(
+    tenant: Tenant,
+) -> None:
+    t = tenant
+    # 2.12. held a week ago without minutes; 16.12. within the agenda's 7 days
+    t.clock.set(_at(date(2026, 12, 9), 11))
+    before = {k: len(_rows(t, k)) for k in ("round_tables", "topics", "attendance")}
+    mails = len(t.emu.mail())
+    t.emu.clear_requests()
+    outcome = run_job(t.svc, t.config.job("round-tables"), dry_run=True)
+    assert outcome.status == "ok" and outcome.dry_run
+    assert not _writes(t) and len(t.emu.mail()) == mails
+    assert {k: len(_rows(t, k)) for k in before} == before
+    plan = outcome.plan_text or ""
+    assert "# series round-tables → round_tables" in plan
+    assert "series:round-tables:2027-01-13" in plan
+    assert "attendance:round-tables:" in plan and "agenda:round-tables:" in plan
+    assert "mail minutes:" in plan and "sophie.richter@mannheim.de" in plan
+    assert outcome.stats["planned_creates"] > 0 and outcome.stats["planned_mails"] == 1
+    assert t.svc.store.outbox_get("round-tables", "minutes:6", "sophie.richter@mannheim.de") \
+        is None
+    # the real run then does what the dry run listed
+    real = _run(t, "round-tables")
+    assert real.stats["written"] == outcome.stats["planned_creates"]
+    assert len(t.emu.mail()) == mails + 1
