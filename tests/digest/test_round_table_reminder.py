@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from sp_sync.domain.reminders import round_table_reminders
-from sp_sync.render.mail import html_part, build_message, render_reminder
+from sp_sync.render.mail import build_message, html_part, render_reminder
 
 from .dataset import dataset
 from .test_model import TZ, utc

@@ -12,10 +12,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from sp_sync.app.demo import run_demo
 from sp_sync.domain.series import slot_key, slots_ahead
 from sp_sync.engine.runner import RunOutcome, run_job
 
-from .conftest import TZ, Tenant
+from .conftest import MONDAY, TZ, Tenant
 
 PREFIX = "series:round-tables:"
 
@@ -226,3 +227,15 @@ def test_dry_run_lists_every_planned_item_and_mail_and_changes_nothing(
     real = _run(t, "round-tables")
     assert real.stats["written"] == outcome.stats["planned_creates"]
     assert len(t.emu.mail()) == mails + 1
+
+
+def test_demo_shows_the_cycle(tmp_path: Path) -> None:
+    result = run_demo(base=tmp_path / "demo", today=MONDAY)
+    assert result.ok, [(o.job, o.status, o.message) for o in result.outcomes]
+    cycle = result.extra["cycle"]
+    assert cycle["series"] == ["2027-01-13", "2027-01-27", "2027-02-10", "2027-02-24"]
+    carried = [a for a in cycle["agenda"] if a.startswith("Offene Aufgabe: ")]
+    assert carried and len(carried) == len(set(carried))
+    assert cycle["attendance"] == 16
+    assert len(cycle["promoted"]) == 1
+    assert any(m["subject"].startswith("Platz frei") for m in result.mails)
