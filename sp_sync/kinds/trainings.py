@@ -20,17 +20,17 @@ Every mail goes through the outbox, once per (job, event, recipient).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from pydantic import Field
 
-from sp_sync.domain.digest import SEAT_TAKING, person_email, person_name, title_of
+from sp_sync.domain.digest import person_email, person_name, title_of
 from sp_sync.domain.model import ActionKind, Link, Lookup, RawItem, Record, WriteAction
 from sp_sync.domain.plan import Plan
 from sp_sync.domain.reminders import CalendarEvent, event_uid, sequence_of
+from sp_sync.domain.trainings import REGISTERED, WAITING, promotions
 from sp_sync.engine.apply import apply_plan
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.notices import Notice, send_notices, uid_domain
@@ -49,7 +49,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
                 "max_participants", "status"),
     REGISTRATIONS: ("training", "participant", "status", "registered_at"),
 }
-WAITING, REGISTERED, CANCELLED = "Warteliste", "Angemeldet", "Abgesagt"
+CANCELLED = "Abgesagt"
 
 
 class TrainingsParams(KindParams):
@@ -92,12 +92,6 @@ def _calendar(ctx: RunContext, event: CalendarEvent, attendee: str,
     return make
 
 
-def _order(r: Record) -> tuple[datetime, int]:
-    at = r.get("registered_at")
-    return (at if isinstance(at, datetime) else datetime.max.replace(tzinfo=UTC),
-            int(r.id) if r.id.isdigit() else 0)
-
-
 class _Promote:
     """One registration's promotion as a one-row plan with its own replanner."""
 
@@ -130,29 +124,6 @@ class _Promote:
         return result.written == 1
 
 
-def promotions(ctx: RunContext, trainings: list[Record],
-               regs: list[Record]) -> list[tuple[Record, Record, datetime]]:
-    """(training, registration, start) to promote: the earliest waiting, up to free seats."""
-    by_training: dict[str, list[Record]] = defaultdict(list)
-    for r in regs:
-        tid = _tid(r.get("training"))
-        if tid is not None:
-            by_training[tid].append(r)
-    out = []
-    for t in trainings:
-        start, seats = _start(t), t.get("max_participants")
-        if start is None or start <= ctx.now or t.get("status") != "Geplant":
-            continue
-        if not isinstance(seats, int | float):
-            continue  # no seat limit given: nobody waits for a seat
-        mine = by_training.get(t.id, [])
-        taken = sum(1 for r in mine if r.get("status") in SEAT_TAKING)
-        free = int(seats) - taken
-        waiting = sorted((r for r in mine if r.get("status") == WAITING), key=_order)
-        out += [(t, r, start) for r in waiting[:max(free, 0)]]
-    return out
-
-
 class TrainingsKind(JobKind[TrainingsParams]):
     name = "trainings"
     params_model = TrainingsParams
@@ -181,7 +152,7 @@ class TrainingsKind(JobKind[TrainingsParams]):
     def _promote(self, ctx: RunContext, trainings: list[Record],
                  regs: list[Record]) -> list[Notice]:
         out = []
-        for t, r, start in promotions(ctx, trainings, regs):
+        for t, r, start in promotions(trainings, regs, ctx.now):
             line = (f"promote {REGISTRATIONS} #{r.id} ({title_of(r)}): {WAITING} → "
                     f"{REGISTERED}")
             if ctx.dry_run:
