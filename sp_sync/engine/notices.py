@@ -72,10 +72,13 @@ def _setup(ctx: RunContext) -> NoticeSetup:
     return mail.notice_setup()
 
 
-def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> None:
-    """Send each notice once (see the module docstring); figures go into the report."""
+def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[str, str]:
+    """Send each notice once (see the module docstring); figures go into the report.
+    Returns period → the last delivery status ("sent", "already_sent", "failed", …;
+    "planned" on a dry run)."""
+    out: dict[str, str] = {}
     if not notices:
-        return
+        return out
     job = ctx.job
     if ctx.dry_run:
         for n in notices:
@@ -85,7 +88,8 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> None:
             subject = render_notice(n.text).subject
             ctx.report.plan.append(f"mail {n.period} → {n.recipient}: {subject}")
             ctx.report.add(planned_mails=1)
-        return
+            out[n.period] = "planned"
+        return out
     setup = _setup(ctx)
     for n in notices:
         rendered = render_notice(n.text, setup.tz, setup.locale)
@@ -97,8 +101,10 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> None:
                                   ics=ics, method=n.method, date=now)
 
         status = setup.mailer.deliver(job, n.period, n.recipient, build)
+        out[n.period] = status
         ctx.report.add(**{"mails_" + status: 1})
         if status == "sent":
             ctx.report.details.append(f"mail {n.period} → {n.recipient}: {rendered.subject}")
         elif status in ("failed", "unknown"):
             ctx.report.problems.append(f"mail {n.period} → {n.recipient}: {status}")
+    return out

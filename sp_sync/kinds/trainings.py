@@ -50,6 +50,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     REGISTRATIONS: ("training", "participant", "status", "registered_at"),
 }
 CANCELLED = "Abgesagt"
+PROMOTED = "promoted:"  # the ledger's and the outbox's period of a promotion
+DONE = ("sent", "already_sent")
 
 
 class TrainingsParams(KindParams):
@@ -147,28 +149,56 @@ class TrainingsKind(JobKind[TrainingsParams]):
             notices += self._cancelled(ctx, trainings, regs)
         if params.attendance_requests:
             notices += self._attendance(ctx, params, trainings, regs)
-        send_notices(ctx, notices, ctx.now)
+        delivered = send_notices(ctx, notices, ctx.now)
+        for n in notices:
+            if n.period.startswith(PROMOTED) and delivered.get(n.period) in DONE:
+                ctx.store.ledger_put(ctx.job, n.period, "mailed", ctx.now)
 
     def _promote(self, ctx: RunContext, trainings: list[Record],
                  regs: list[Record]) -> list[Notice]:
-        out = []
+        """Promote, and mail each promoted person. The ledger holds each promotion from
+        before its write ("promoting") until its mail is out ("mailed"), so a crash in
+        between still sends the mail on the next run (once the registration reads
+        "Angemeldet"); a promotion a person's change overrode is "kept" and not mailed."""
+        by_id = {r.id: r for r in regs}
+        starts = {t.id: (t, s) for t in trainings if (s := _start(t)) is not None}
+        mail: list[tuple[Record, Record, datetime]] = []
+        for period, state in ctx.store.ledger_periods(ctx.job):
+            r = by_id.get(period.removeprefix(PROMOTED))
+            if not period.startswith(PROMOTED) or state not in ("promoting", "promoted"):
+                continue
+            tid = str(getattr(r.get("training"), "id", "")) if r is not None else ""
+            if r is None or r.get("status") != REGISTERED or tid not in starts:
+                if r is None or r.get("status") != WAITING:  # waiting: promoted again below
+                    ctx.store.ledger_put(ctx.job, period, "kept", ctx.now)
+                continue
+            mail.append((starts[tid][0], r, starts[tid][1]))
         for t, r, start in promotions(trainings, regs, ctx.now):
             line = (f"promote {REGISTRATIONS} #{r.id} ({title_of(r)}): {WAITING} → "
                     f"{REGISTERED}")
             if ctx.dry_run:
                 ctx.report.plan.append(line)
                 ctx.report.add(planned_updates=1)
-            elif not _Promote(ctx, r).apply():
-                continue  # a person's change won, or the write failed (in the report)
-            else:
-                ctx.report.details.append(line)
-                ctx.report.add(promoted=1)
+                mail.append((t, r, start))
+                continue
+            ctx.store.ledger_put(ctx.job, PROMOTED + r.id, "promoting", ctx.now,
+                                 {"training": t.id})
+            if not _Promote(ctx, r).apply():
+                # a person's change won, or the write failed (in the report)
+                ctx.store.ledger_put(ctx.job, PROMOTED + r.id, "kept", ctx.now)
+                continue
+            ctx.store.ledger_put(ctx.job, PROMOTED + r.id, "promoted", ctx.now)
+            ctx.report.details.append(line)
+            ctx.report.add(promoted=1)
+            mail.append((t, r, start))
+        out = []
+        for t, r, start in mail:
             email = person_email(r.get("participant"))
             if email is None:
                 continue
             event = _event(ctx, t, start)
             out.append(Notice(
-                f"promoted:{r.id}", email,
+                PROMOTED + r.id, email,
                 NoticeText("promoted", person_name(r.get("participant")) or email,
                            title_of(t), start, link=t.web_url),
                 ics=_calendar(ctx, event, email)))

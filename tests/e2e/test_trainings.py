@@ -178,3 +178,25 @@ def test_dry_run_lists_promotions_and_mails_and_changes_nothing(tenant: Tenant) 
     assert f"promote registrations #{_waiting_order(t, KI)[0]}" in plan
     assert "mail promoted:" in plan and "mail cancelled:" in plan
     assert len(_status(t, KI, "Warteliste")) == 4
+
+
+def test_a_promotion_whose_mail_a_crash_lost_is_mailed_on_the_next_run(tenant: Tenant) -> None:
+    t = tenant
+    leaving = _status(t, KI, "Angemeldet")[0]
+    t.emu.edit("Anmeldungen", leaving["id"], {_f(t, "registrations", "status"): "Storniert"},
+               PERSON)
+    ctx = RunContext(job="trainings", services=t.svc, now=t.clock.now(), store=t.svc.store)
+    pull_for(ctx, ("trainings", "registrations", "users"))
+    regs = {r.id: r for r in load_records(t.svc.store, t.config.mapping, "registrations", TZ)}
+    first = _waiting_order(t, KI)[0]
+    # what the job does up to the write; then the process dies before the mail
+    t.svc.store.ledger_put("trainings", f"promoted:{first}", "promoting", t.clock.now())
+    assert _Promote(ctx, regs[first]).apply() is True
+    mails = len(t.emu.mail())
+
+    _run(t)
+    _run(t)
+    new = [m for m in t.emu.mail()[mails:] if m["subject"].startswith("Platz frei")]
+    assert len(new) == 1  # the lost mail, once
+    assert len(_status(t, KI, "Angemeldet")) == 16  # and no second promotion
+    assert t.svc.store.ledger_get("trainings", f"promoted:{first}")["status"] == "mailed"
