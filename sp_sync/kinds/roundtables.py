@@ -134,7 +134,7 @@ class _View:
         return out
 
     def person(self, email: str | None) -> Person | None:
-        if not email:
+        if not email or USERS not in self.ctx.mapping:
             return None
         for rec in self.records(USERS):
             if str(rec.get("email") or "").lower() == email and rec.id.isdigit():
