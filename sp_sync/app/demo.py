@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from sp_sync.app.wiring import load_config, provision_targets, services
+from sp_sync.app.wiring import Config, load_config, provision_targets, services
 from sp_sync.clock import FixedClock
 from sp_sync.config.settings import load_settings
 from sp_sync.domain.model import ListMapping
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
+from sp_sync.engine.context import Services
 from sp_sync.engine.runner import RunOutcome, run_job
 
 DEMO_DIR = Path("var/demo")
@@ -110,6 +111,8 @@ def run_demo(
                     # the personal digests are due at their own schedule's time (07:30)
                     clock.advance(timedelta(minutes=30))
                 outcomes.append(run_job(svc, config.job(name)))
+            cycle = round_table_cycle(svc, config, emu, clock)
+            outcomes.extend(cycle.pop("outcomes"))
             mirrored = {
                 s.key: svc.store.count(s.key) for s in config.mapping.lists if s.role == "source"
             }
@@ -131,6 +134,7 @@ def run_demo(
         base=base,
         extra={
             "edits": edits,
+            "cycle": cycle,
             "source_titles": [s.title for s in config.mapping.lists if s.role == "source"],
         },
     )
@@ -174,6 +178,45 @@ def people_edit_the_lists(emu: Emulator, mapping: ListMapping, seed: dict[str, A
     return edits + 1
 
 
+def round_table_cycle(svc: Services, config: Config, emu: Emulator,
+                      clock: FixedClock) -> dict[str, Any]:
+    """The round-table and training cycle (issue 12): the series ahead, an agenda with the
+    open actions carried, attendance rows once the meeting has begun, and a promotion from
+    the waiting list after a person cancels a registration."""
+    mapping = config.mapping
+    rt_spec = mapping.get("round_tables")
+    date_f = rt_spec.column("date").field_name
+    today = clock.now().astimezone(ZoneInfo("Europe/Berlin")).date()
+    # The seed dates its meetings from today (the next one on Wednesday); anchor the series
+    # on that rhythm so it continues the meetings people entered instead of falling between.
+    job = config.job("round-tables")
+    job = replace(job, params=job.params.model_copy(update={"first": today + timedelta(days=2)}))
+    outcomes = [run_job(svc, job)]
+    regs = mapping.get("registrations")
+    status, training = regs.column("status").field_name, regs.column("training").field_name
+    taken = [i for i in emu.items(regs.title) if i["fields"].get(status) == "Angemeldet"
+             and str(i["fields"].get(training)) == "5"]  # a full training with a waiting list
+    promoted_before = {i["id"] for i in emu.items(regs.title)
+                       if i["fields"].get(status) == "Angemeldet"}
+    if taken:
+        emu.edit(regs.title, taken[0]["id"], {status: "Storniert"}, None)
+    outcomes.append(run_job(svc, config.job("trainings")))
+    clock.advance(timedelta(days=2, hours=5))  # Wednesday noon: the meeting has begun
+    outcomes.append(run_job(svc, job))
+    rows = {k: emu.items(mapping.get(k).title) for k in ("round_tables", "topics", "attendance")}
+    prefix = f"series:{job.name}:"
+    ahead = sorted(i["fields"][date_f][:10] for i in rows["round_tables"]
+                   if str(i["fields"].get("SyncKey") or "").startswith(prefix))
+    agenda = [i["fields"].get("Title") for i in rows["topics"]
+              if str(i["fields"].get("SyncKey") or "").startswith(f"agenda:{job.name}:")]
+    attendance = [i for i in rows["attendance"]
+                  if str(i["fields"].get("SyncKey") or "").startswith(f"attendance:{job.name}:")]
+    promoted = [i["fields"].get("Title") for i in emu.items(regs.title)
+                if i["fields"].get(status) == "Angemeldet" and i["id"] not in promoted_before]
+    return {"outcomes": outcomes, "series": ahead, "agenda": agenda,
+            "attendance": len(attendance), "promoted": promoted}
+
+
 def _summary(console: Console, r: DemoResult) -> None:
     table = Table("job", "status", "requests", "RU", "what happened")
     for o in r.outcomes:
@@ -195,6 +238,13 @@ def _summary(console: Console, r: DemoResult) -> None:
         f"edits by people during the week: {r.extra.get('edits', 0)} · requests served by the "
         f"emulator: {r.requests} · mails received: {len(r.mails)}"
     )
+    cycle = r.extra.get("cycle") or {}
+    if cycle:
+        console.print(f"round tables: series meetings created {', '.join(cycle['series'])}; "
+                      f"agenda items {len(cycle['agenda'])} (carried: "
+                      f"{sum(1 for a in cycle['agenda'] if str(a).startswith('Offene'))}); "
+                      f"attendance rows {cycle['attendance']}; moved up from the waiting "
+                      f"list: {', '.join(map(str, cycle['promoted'])) or 'nobody'}")
     console.print(f"rendered digest: [bold]{r.digest_html or '(none)'}[/]")
     console.print(f"outbox: {r.base / 'outbox'}  state: {r.base / 'state.db'}")
     console.print(f"done in {r.seconds:.1f} s")

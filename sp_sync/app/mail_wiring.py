@@ -41,6 +41,7 @@ from sp_sync.engine.digests import (
     run_weekly_digest,
 )
 from sp_sync.engine.mailing import Mailer, RateLimiter
+from sp_sync.engine.notices import NoticeSetup
 from sp_sync.engine.records import StoreResolver, load_records
 from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
@@ -230,6 +231,14 @@ class DigestJobs:
 
     def _job(self, name: str) -> JobSpec | None:
         return next((j for j in self.jobs if j.name == name), None)
+
+    def notice_setup(self) -> NoticeSetup:
+        """The mailer and sender for event notices (``sp_sync.engine.notices``)."""
+        if not self._flushed:  # settle what a crash left "sending" before anything new
+            self.mailer.flush_pending()
+            self._flushed = True
+        mc = context(self.settings)
+        return NoticeSetup(self.mailer, mc.sender, mc.locale, mc.tz, mc.uid_domain)
 
     def run(self, job_name: str, kind: str, params: Any, now: datetime,
             dry_run: bool = False) -> dict[str, Any]:

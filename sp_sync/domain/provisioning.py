@@ -65,9 +65,15 @@ def column_definitions(spec: ListSpec, mapping: ListMapping) -> list[dict[str, A
     """Definitions of every mapped, non built-in column; a target's SyncKey is always there
     (indexed, so lookups by key stay under the list view threshold)."""
     defs = [column_definition(c, mapping) for c in spec.columns if c.name not in BUILTIN_COLUMNS]
-    if spec.sync_key_column and all(d["name"] != spec.sync_key_column for d in defs):
-        defs.append(
-            {"name": spec.sync_key_column, "displayName": spec.sync_key_column,
-             "indexed": True, "required": False, "text": {"allowMultipleLines": False}}
-        )
+    key = sync_key_definition(spec)
+    if key is not None and all(d["name"] != key["name"] for d in defs):
+        defs.append(key)
     return defs
+
+
+def sync_key_definition(spec: ListSpec) -> dict[str, Any] | None:
+    """The indexed SyncKey text column of a list that declares ``sync_key``, else None."""
+    if not spec.sync_key_column:
+        return None
+    return {"name": spec.sync_key_column, "displayName": spec.sync_key_column,
+            "indexed": True, "required": False, "text": {"allowMultipleLines": False}}

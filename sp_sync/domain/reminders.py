@@ -53,7 +53,12 @@ class Reminder:
     event: CalendarEvent
     training: TrainingInfo | None = None
     round_table: RoundTableInfo | None = None
-    actions: tuple[ActionItem, ...] = ()
+    actions: tuple[ActionItem, ...] = ()  # round tables: the recipient's department's
+    all_actions: tuple[ActionItem, ...] = ()  # round tables: every open action item
+
+    def own(self, action: ActionItem) -> bool:
+        """Whether ``action`` is one of the recipient's department(s) (highlighted)."""
+        return action in self.actions
 
 
 def sequence_of(record: Record) -> int:
@@ -147,5 +152,6 @@ def round_table_reminders(
         out[email] = Reminder(
             "round_table", period, email, person_name(d.get("coordinator")) or email, event,
             round_table=rt, actions=(prev.actions if prev else ()) + mine,
+            all_actions=actions,
         )
     return [out[k] for k in sorted(out)]

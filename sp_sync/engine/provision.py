@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sp_sync.domain.model import ListMapping
-from sp_sync.domain.provisioning import column_definitions
+from sp_sync.domain.provisioning import column_definitions, sync_key_definition
 from sp_sync.ports import ListAdmin, ListRef
 
 
@@ -14,8 +14,13 @@ def provision(
     mapping: ListMapping,
     site_url: str,
     roles: Sequence[str] = ("target",),
+    sync_keys: bool = True,
 ) -> dict[str, bool]:
-    """Ensure every mapped list with one of ``roles``; lookup targets first.
+    """Ensure every mapped list with one of ``roles``; lookup targets first. With
+    ``sync_keys``, every other list that declares ``sync_key`` (a people-edited list
+    sp-sync adds rows to, such as RundeTische) gets its SyncKey column and nothing else:
+    the people's list itself and its columns are theirs. Such a list must already exist
+    (provisioning would otherwise create it with the SyncKey column alone).
 
     Returns list title → whether anything was created or changed.
     """
@@ -37,4 +42,11 @@ def provision(
             spec = pending.pop(0)
             ref = ListRef(spec.site_url or site_url, spec.title)
             done[spec.title] = admin.ensure_list(ref, column_definitions(spec, mapping))
+    if sync_keys:
+        for spec in mapping.lists:
+            key = sync_key_definition(spec)
+            if spec.role in roles or key is None:
+                continue
+            done[spec.title] = admin.ensure_list(ListRef(spec.site_url or site_url, spec.title),
+                                                 [key])
     return done

@@ -1,0 +1,168 @@
+"""Notices of the round-table and training cycle → e-mails (German default, English).
+
+    render_notice(notice, tz=…, locale=…)                 -> Rendered
+    notice_message(rendered, sender, recipient, key, …)   -> EmailMessage
+    cancel_ics(event, organizer, attendee, tz, stamp)     -> bytes (METHOD:CANCEL)
+
+Short, plain notices: a promotion from the waiting list (with the invitation), a cancelled
+training (with a calendar file that cancels the invitation: same UID, METHOD:CANCEL), a
+request to record training attendance, and a reminder to the moderator to file minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from html import escape
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from sp_sync.domain.reminders import CalendarEvent
+from sp_sync.render.mail import SYNC_KEY_HEADER, Rendered
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "de": {
+        "promoted.subject": "Platz frei: Sie sind für „{title}“ am {date} angemeldet",
+        "promoted.body": "in der Schulung „{title}“ am {date} ist ein Platz frei geworden. "
+                         "Sie standen auf der Warteliste und sind jetzt angemeldet. Den Termin "
+                         "finden Sie im Anhang.",
+        "cancelled.subject": "Abgesagt: „{title}“ am {date}",
+        "cancelled.body": "die Schulung „{title}“ am {date} ist abgesagt. Der Termin wird mit "
+                          "der angehängten Kalenderdatei aus Ihrem Kalender entfernt.",
+        "attendance.subject": "Bitte Teilnahme erfassen: „{title}“ am {date}",
+        "attendance.body": "die Schulung „{title}“ am {date} ist vorbei, aber {count} "
+                           "Anmeldung(en) stehen noch auf „Angemeldet“. Bitte tragen Sie in "
+                           "der Liste ein, wer teilgenommen hat (Teilgenommen oder Nicht "
+                           "erschienen):",
+        "minutes.subject": "Protokoll fehlt: „{title}“ am {date}",
+        "minutes.body": "der Runde Tisch „{title}“ am {date} hat noch kein Protokoll. Bitte "
+                        "tragen Sie es in der Liste RundeTische ein:",
+        "hello": "Hallo {name},",
+        "bye": "Viele Grüße\nIhr Digital Transformation Center",
+        "auto": "Diese Nachricht wurde automatisch von sp-sync erstellt.",
+    },
+    "en": {
+        "promoted.subject": "A seat is free: you are registered for “{title}” on {date}",
+        "promoted.body": "a seat has become free in the training “{title}” on {date}. You "
+                         "were on the waiting list and are now registered. The calendar "
+                         "entry is attached.",
+        "cancelled.subject": "Cancelled: “{title}” on {date}",
+        "cancelled.body": "the training “{title}” on {date} is cancelled. The attached "
+                          "calendar file removes it from your calendar.",
+        "attendance.subject": "Please record attendance: “{title}” on {date}",
+        "attendance.body": "the training “{title}” on {date} is over, but {count} "
+                           "registration(s) are still “Angemeldet”. Please record who took "
+                           "part (Teilgenommen or Nicht erschienen) in the list:",
+        "minutes.subject": "Minutes missing: “{title}” on {date}",
+        "minutes.body": "the round table “{title}” on {date} has no minutes yet. Please add "
+                        "them in the list RundeTische:",
+        "hello": "Hello {name},",
+        "bye": "Kind regards\nThe Digital Transformation Center",
+        "auto": "This message was created automatically by sp-sync.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    """What a notice says: its kind (a key of the texts), the event and a link."""
+
+    kind: str  # "promoted" | "cancelled" | "attendance" | "minutes"
+    name: str  # the recipient's name
+    title: str
+    start: datetime
+    link: str | None = None
+    count: int = 0
+
+
+def _lang(locale: str) -> str:
+    return "en" if locale.lower().startswith("en") else "de"
+
+
+def _date(start: datetime, tz: str, lang: str) -> str:
+    local = start.astimezone(ZoneInfo(tz))
+    return local.strftime("%d.%m.%Y, %H:%M Uhr" if lang == "de" else "%Y-%m-%d %H:%M")
+
+
+def render_notice(notice: NoticeText, tz: str = "Europe/Berlin", locale: str = "de") -> Rendered:
+    lang = _lang(locale)
+    t = _TEXTS[lang]
+    values = {"title": notice.title, "date": _date(notice.start, tz, lang),
+              "count": notice.count, "name": notice.name}
+    subject = t[f"{notice.kind}.subject"].format(**values)
+    body = t[f"{notice.kind}.body"].format(**values)
+    hello, bye = t["hello"].format(**values), t["bye"]
+    lines = [hello, "", body]
+    if notice.link:
+        lines += ["", notice.link]
+    lines += ["", bye, "", "-- ", t["auto"]]
+    link = (f'<p><a href="{escape(notice.link, quote=True)}">{escape(notice.link)}</a></p>'
+            if notice.link else "")
+    html = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f"<title>{escape(subject)}</title></head><body>"
+            f"<p>{escape(hello)}</p><p>{escape(body)}</p>{link}"
+            f"<p>{escape(bye).replace(chr(10), '<br>')}</p>"
+            f'<p style="color:#666;font-size:12px">{escape(t["auto"])}</p></body></html>')
+    return Rendered(subject, "\n".join(lines) + "\n", html)
+
+
+def notice_message(
+    rendered: Rendered,
+    sender: str,
+    recipient: str,
+    key: str,
+    ics: bytes | None = None,
+    method: str = "REQUEST",
+    date: datetime | None = None,
+) -> EmailMessage:
+    """multipart/alternative (text, HTML), plus a text/calendar part with ``method``."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
+    msg["Message-ID"] = make_msgid(idstring="spsync", domain=sender.rpartition("@")[2] or None)
+    msg[SYNC_KEY_HEADER] = key
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if ics is not None:
+        msg.make_mixed()
+        msg.add_attachment(ics, maintype="text", subtype="calendar",
+                           params={"method": method}, filename="termin.ics")
+    return msg
+
+
+def cancel_ics(
+    event: CalendarEvent,
+    organizer: str,
+    attendee: str | None = None,
+    tz: str = "Europe/Berlin",
+    stamp: datetime | None = None,
+) -> bytes:
+    """A VCALENDAR that cancels the invitation with ``event.uid`` (METHOD:CANCEL,
+    STATUS:CANCELLED; SEQUENCE one above the event's, so clients accept it)."""
+    zone = ZoneInfo(tz)
+    cal = Calendar()
+    cal.add("prodid", "-//sp-sync//DTC//DE")
+    cal.add("version", "2.0")
+    cal.add("method", "CANCEL")
+    vevent = Event()
+    vevent.add("uid", event.uid)
+    vevent.add("sequence", event.sequence + 1)
+    vevent.add("status", "CANCELLED")
+    vevent.add("dtstamp", (stamp or datetime.now(UTC)).astimezone(UTC))
+    vevent.add("summary", event.summary)
+    vevent.add("dtstart", event.start.astimezone(zone))
+    vevent.add("dtend", event.end.astimezone(zone))
+    org = vCalAddress(f"mailto:{organizer}")
+    org.params["cn"] = vText("Digital Transformation Center")
+    vevent.add("organizer", org)
+    if attendee:
+        vevent.add("attendee", vCalAddress(f"mailto:{attendee}"))
+    cal.add_component(vevent)
+    cal.add_missing_timezones(first_date=event.start.date() - timedelta(days=366),
+                              last_date=event.end.date() + timedelta(days=366))
+    return bytes(cal.to_ical())
