@@ -38,6 +38,8 @@ DEMO_JOBS = (
     "coordinator-digests",
     "reminders",
 )
+# The roll-up lists (Portfolio, Schulungsstatistik, Teilnahmequote) from the same mirror.
+ROLLUP_JOBS = ("portfolio", "training-stats", "attendance-rate")
 
 
 def demo_clock(today: date | None, tz: ZoneInfo) -> FixedClock:
@@ -106,6 +108,8 @@ def run_demo(
             edits = people_edit_the_lists(emu, config.mapping, seed)
             outcomes.append(run_job(svc, config.job("dtc-sync")))
             for name in DEMO_JOBS:
+                outcomes.append(run_job(svc, config.job(name)))
+            for name in ROLLUP_JOBS:
                 outcomes.append(run_job(svc, config.job(name)))
             mirrored = {
                 s.key: svc.store.count(s.key) for s in config.mapping.lists if s.role == "source"

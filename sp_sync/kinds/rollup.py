@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -26,6 +28,7 @@ from sp_sync.domain.rollup import (
     compute,
     target_columns,
 )
+from sp_sync.domain.write_shape import text_of
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.pipeline import Producer, SourceCount, WriteResult, write
 from sp_sync.engine.records import StoreResolver, load_records
@@ -73,8 +76,16 @@ def desired(prefix: str, spec: RollupSpec, rows: list[GroupRow]) -> Iterator[Des
         yield DesiredRow(prefix + row.key, fields)
 
 
-def rollup_producer(ctx: RunContext, job: str, params: RollupParams) -> Producer:
-    """The roll-up's rows as a producer of the write pipeline."""
+def label_of(row: GroupRow) -> str:
+    """A group as people read it: ``Fachbereich · Bürgerdienste``."""
+    shown = [text_of(v) or "—" for v in row.group.values()]
+    return " · ".join([row.grain, *shown])
+
+
+def rollup_producer(ctx: RunContext, job: str, params: RollupParams,
+                    labels: dict[str, str] | None = None) -> Producer:
+    """The roll-up's rows as a producer of the write pipeline (``labels``, when given,
+    receives each row's SyncKey → :func:`label_of`)."""
     try:
         spec = compile_params(params, ctx.mapping)
     except RollupError as e:
@@ -86,7 +97,10 @@ def rollup_producer(ctx: RunContext, job: str, params: RollupParams) -> Producer
         records = load_inputs(ctx, spec)
         counted.value = len(records.get(spec.source, ()))
         today = ctx.now.astimezone(ctx.tz).date()
-        yield from desired(prefix, spec, compute(spec, records, today, ctx.tz))
+        computed = compute(spec, records, today, ctx.tz)
+        if labels is not None:
+            labels.update((prefix + r.key, label_of(r)) for r in computed)
+        yield from desired(prefix, spec, computed)
 
     return Producer(
         name=f"rollup {job}",
@@ -101,43 +115,50 @@ def rollup_producer(ctx: RunContext, job: str, params: RollupParams) -> Producer
     )
 
 
-def readable_changes(target: ListSpec, res: WriteResult) -> list[str]:
-    """The plan in the list's own column names: ``Dezernat:Dezernat II: Umsetzung 3 → 4``.
+def readable_changes(target: ListSpec, res: WriteResult, labels: Mapping[str, str],
+                     tz: ZoneInfo, grain_column: str | None = None) -> list[str]:
+    """The plan in the list's own words: ``~ Dezernat · Dezernat II: Umsetzung 3 → 4``.
 
     The pipeline's plan text names internal field names and raw wire values; people who
-    read a dry run of a roll-up want the numbers by the names they see in SharePoint.
+    read a dry run of a roll-up want the groups and numbers as SharePoint shows them.
     """
+    order = {c.field_name: i for i, c in enumerate(target.columns)}
     names = {c.field_name: c.display or c.key for c in target.columns}
-    prefix_len = len(res.producer)  # not part of the key; keys carry the scope
-    del prefix_len
+    in_label = {target.sync_key_column, "Title"}  # shown in the group label already
+    if grain_column:
+        in_label.add(target.column(grain_column).field_name)
     out: list[str] = []
     for a in res.plan.actions:
-        group = a.sync_key.split(":", 2)[-1]
+        group = labels.get(a.sync_key) or a.sync_key.split(":", 2)[-1]
         if a.kind is ActionKind.DELETE:
             out.append(f"- {group}: entfällt")
             continue
         old: Mapping[str, Any] = res.plan.before.get(a.item_id or "", {})
         parts = []
-        for name, new in sorted(a.fields.items(), key=lambda kv: names.get(kv[0], kv[0])):
-            if name == target.sync_key_column:
+        for name, new in sorted(a.fields.items(), key=lambda kv: order.get(kv[0], 999)):
+            if name in in_label and a.kind is ActionKind.CREATE:
                 continue
             label = names.get(name, name)
             if a.kind is ActionKind.CREATE:
-                parts.append(f"{label} {_show(new)}")
+                parts.append(f"{label} {_show(new, tz)}")
             else:
-                parts.append(f"{label} {_show(old.get(name))} → {_show(new)}")
+                parts.append(f"{label} {_show(old.get(name), tz)} → {_show(new, tz)}")
         sign = "+" if a.kind is ActionKind.CREATE else "~"
         out.append(f"{sign} {group}: {', '.join(parts)}")
     return out
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, tz: ZoneInfo) -> str:
     if v is None or v == "":
         return "—"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    if isinstance(v, str) and len(v) >= 10 and v[4] == "-" and "T" in v:
-        return v[:10]  # a date in wire shape: the day is what people compare
+    if isinstance(v, str) and len(v) >= 19 and v[4] == "-" and v[10] == "T":
+        try:  # a date in wire shape (local midnight in UTC): show the local day
+            moment = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return v
+        return f"{moment.astimezone(tz):%d.%m.%Y}"
     return str(v)
 
 
@@ -172,10 +193,11 @@ class RollupKind(JobKind[RollupParams]):
     def run(self, ctx: RunContext, params: RollupParams) -> None:
         if params.allow_mass_delete:
             ctx.allow_mass_delete = True
-        results = write(ctx, [rollup_producer(ctx, ctx.job, params)])
+        labels: dict[str, str] = {}
+        results = write(ctx, [rollup_producer(ctx, ctx.job, params, labels)])
         target = ctx.mapping.get(params.target)
         for res in results:
-            lines = readable_changes(target, res)
+            lines = readable_changes(target, res, labels, ctx.tz, params.grain_column)
             ctx.report.details.extend(lines)
             ctx.report.add(groups_changed=len(lines))
 
