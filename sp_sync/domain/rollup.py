@@ -912,3 +912,50 @@ def check_target(spec: RollupSpec, target: ListSpec) -> list[Problem]:
                         f"add it to the mapping or use one of {', '.join(sorted(have))}"))
     return out
 
+
+
+# --------------------------------------------------------------------------- the digest's portfolio
+
+_ACTIVE = ("Idee", "Planung", "Umsetzung")
+
+
+def _choice(column: str) -> Path:
+    return Path(column, (), column, ColumnType.CHOICE)
+
+
+#: The weekly digest's "portfolio at a glance", declared like the Portfolio job
+#: (jobs/portfolio.toml) over the default schema's column keys, so the digest and the
+#: Portfolio list count with the same engine: projects and active projects per status,
+#: traffic light, Dezernat and Handlungsfeld, and in total.
+PORTFOLIO_OVERVIEW = RollupSpec(
+    source="projects",
+    grains=(
+        Grain("Gesamt", ()),
+        Grain("Status", (Dimension("group", _choice("status")),)),
+        Grain("Ampel", (Dimension("group", _choice("traffic_light")),)),
+        Grain("Dezernat", (Dimension("group", Path(
+            "department.dezernat", (("department", "departments"),), "dezernat",
+            ColumnType.CHOICE)),)),
+        Grain("Handlungsfeld", (Dimension("group", _choice("field")),)),
+    ),
+    measures=(
+        Measure("projects", "count"),
+        Measure("active", "count", where=(Condition(_choice("status"), "in", _ACTIVE),)),
+    ),
+    empty_label="—",
+)
+
+
+def portfolio_overview(
+    records: Mapping[str, Sequence[Record]],
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """grain → group label → (projects, active projects), groups with projects only."""
+    out: dict[str, dict[str, tuple[int, int]]] = {g.name: {} for g in PORTFOLIO_OVERVIEW.grains}
+    rows = compute(PORTFOLIO_OVERVIEW, records, date(2000, 1, 1), ZoneInfo("UTC"))
+    for row in rows:
+        projects, active = row.values["projects"], row.values["active"]
+        assert isinstance(projects, int) and isinstance(active, int)
+        if projects:
+            label = str(row.group.get("group", ""))
+            out[row.grain][label] = (projects, active)
+    return out

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sp_sync.config.mapping import load_mapping
+from sp_sync.domain.digest import build_portfolio
 from sp_sync.domain.model import Lookup, Record, Value
 from sp_sync.domain.rollup import (
     EMPTY_KEY,
@@ -381,3 +382,64 @@ def test_total_grain_without_dimensions_and_avg_min_max() -> None:
                           "fields": 2}
     (empty,) = compute(spec, {"projects": []}, TODAY, TZ)
     assert empty.values == {"n": 0, "avg": None, "lo": None, "hi": None, "fields": 0}
+
+
+@given(data=st.data())
+@HYP
+def test_the_digest_portfolio_and_the_portfolio_list_agree(data: st.DataObject) -> None:
+    depts, ids = data.draw(departments())
+    projs = data.draw(projects(ids))
+    records = {"departments": depts, "projects": projs}
+    digest = build_portfolio(records)
+    rows = compute(job_spec("portfolio"), records, TODAY, TZ)
+
+    def listed(grain: str) -> dict[str, int]:
+        out = {}
+        for r in rows:
+            n = r.values["projects"]
+            if r.grain == grain and isinstance(n, int) and n:
+                label = str(r.group["title"])
+                out["—" if label == "(ohne)" else label] = n
+        return out
+
+    assert {b.label: b.count for b in digest.by_dezernat} == listed("Dezernat")
+    assert {b.label: b.count for b in digest.by_field} == listed("Handlungsfeld")
+    assert digest.total == sum(listed("Dezernat").values()) == len(projs)
+    assert digest.active == sum(int(r.values["active"] or 0)  # type: ignore[call-overload]
+                                for r in rows if r.grain == "Handlungsfeld")
+    red = sum(int(r.values["red"] or 0) for r in rows  # type: ignore[call-overload]
+              if r.grain == "Dezernat")
+    assert {b.label: b.count for b in digest.by_light}.get("Rot", 0) == red
+
+
+def straightforward_digest_portfolio(depts: list[Record], projs: list[Record]) -> Any:
+    """The digest's portfolio as it was counted before it used the roll-up engine."""
+    live = {d.id: d for d in depts}
+
+    def text(v: Value) -> str | None:
+        return None if v in (None, "") else str(v)
+
+    active = [p for p in projs if p.get("status") in ACTIVE]
+    by_dez: Counter[str] = Counter()
+    for p in projs:
+        v = p.get("department")
+        dept = live.get(str(v.id)) if isinstance(v, Lookup) else None
+        by_dez[(text(dept.get("dezernat")) if dept else None) or "—"] += 1
+    return (len(projs), len(active),
+            dict(Counter(text(p.get("status")) or "—" for p in projs)),
+            dict(Counter(text(p.get("traffic_light")) or "—" for p in active)),
+            dict(by_dez), dict(Counter(text(p.get("field")) or "—" for p in projs)))
+
+
+@given(data=st.data())
+@HYP
+def test_the_digest_portfolio_counts_as_before(data: st.DataObject) -> None:
+    depts, ids = data.draw(departments())
+    projs = data.draw(projects(ids))
+    p = build_portfolio({"departments": depts, "projects": projs})
+
+    def bars(bs: Any) -> dict[str, int]:
+        return {b.label: b.count for b in bs}
+
+    assert (p.total, p.active, bars(p.by_status), bars(p.by_light), bars(p.by_dezernat),
+            bars(p.by_field)) == straightforward_digest_portfolio(depts, projs)
