@@ -186,3 +186,31 @@ def test_rollup_lists_equal_counts_over_graph_and_follow_one_edit(tmp_path: Path
             assert again.stats["planned_updates"] == again.stats["planned_creates"] == 0
         assert not [r for r in t.emu.requests() if r["method"] in ("POST", "PATCH", "DELETE")
                     and "/_emulator" not in r["path"]]
+
+
+def test_vanished_groups_are_deleted_under_the_mass_delete_guard(tenant: Tenant) -> None:
+    t = tenant
+    job = t.config.job("training-stats")
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+    assert run_job(t.svc, job).status == "ok"
+    before = rows_by_key(t, "training_stats")
+    months = {k for k, r in before.items() if r["grain"] == "Monat"}
+    assert months and len(before) > len(months)
+
+    trainings = t.config.mapping.get("trainings")
+    for item in t.emu.items(trainings.title):
+        t.emu.delete_item(trainings.title, item["id"], None)
+    assert run_job(t.svc, t.config.job("dtc-sync")).status == "ok"
+
+    # the source suddenly reads empty: nothing is written, the run fails and says why
+    refused = run_job(t.svc, job)
+    assert refused.status == "failed" and refused.stats["written"] == 0
+    assert "source reads empty" in (refused.message or "") + " ".join(refused.details)
+    assert rows_by_key(t, "training_stats") == before
+
+    # when it is intended: the month rows go, every category stays with zeros
+    allowed = run_job(t.svc, job, allow_mass_delete=True)
+    assert allowed.status == "ok" and allowed.stats["planned_deletes"] == len(months)
+    after = rows_by_key(t, "training_stats")
+    assert set(after) == set(before) - months
+    assert all((r["sessions"], r["registrations"]) == (0, 0) for r in after.values())
