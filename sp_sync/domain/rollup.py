@@ -576,6 +576,10 @@ def _scalar_equal(value: Value, want: Any) -> bool:
     return bool(value == want)
 
 
+_EQUALITY = frozenset({"eq", "ne", "in", "not_in", "empty"})
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 class _Eval:
     def __init__(self, records: Mapping[str, Sequence[Record]], today: date,
                  tz: ZoneInfo) -> None:
@@ -583,6 +587,9 @@ class _Eval:
         self.index: dict[str, dict[str, Record]] = {}
         self.today = today
         self.tz = tz
+        # Equality tests on plain values repeat (a status per registration): one answer
+        # per (condition, value) instead of one per item.
+        self.memo: dict[tuple[int, type, Any], bool] = {}
 
     def by_id(self, list_key: str) -> dict[str, Record]:
         idx = self.index.get(list_key)
@@ -591,6 +598,8 @@ class _Eval:
         return idx
 
     def value(self, path: Path, rec: Record) -> Value:
+        if not path.steps and path.lookup_list is None:
+            return rec.values.get(path.column)
         cur: Record | None = rec
         for col, lst in path.steps:
             v = cur[col] if cur is not None else None
@@ -609,6 +618,15 @@ class _Eval:
 
     def test(self, c: Condition, rec: Record) -> bool:
         v = self.value(c.path, rec)
+        if c.op in _EQUALITY and type(v) in _PLAIN:
+            key = (id(c), type(v), v)
+            hit = self.memo.get(key)
+            if hit is None:
+                hit = self.memo[key] = self._test(c, v)
+            return hit
+        return self._test(c, v)
+
+    def _test(self, c: Condition, v: Value) -> bool:
         op = c.op
         if op == "empty":
             empty = v is None or v == "" or v == ()
@@ -738,11 +756,27 @@ def compute(
                     per.setdefault(str(v.id), []).append(c)
             kids[m.child] = per
     plain = [m for m in spec.measures if m.op not in ("rate", "window")]
+    # Each source item's part of every measure, once for all grains: its own value, or
+    # its children's aggregate (per parent first, so a parent counts once per group).
+    parts: list[list[_Acc]] = []
+    for rec in source:
+        item: list[_Acc] = []
+        for m in plain:
+            part = _Acc()
+            if m.child is None:
+                if ev.holds(m.where, rec):
+                    _add(part, m, ev, rec)
+            else:
+                for c in kids[m.child].get(rec.id, ()):
+                    if ev.holds(m.where, c):
+                        _add(part, m, ev, c)
+            item.append(part)
+        parts.append(item)
     rows: list[GroupRow] = []
     for grain in spec.grains:
         groups: dict[tuple[str, ...], _Group] = {}
         observed: list[dict[str, Value]] = [{} for _ in grain.dimensions]
-        for rec in source:
+        for rec, item_parts in zip(source, parts, strict=True):
             keys: list[str] = []
             shown: list[Value] = []
             for i, dim in enumerate(grain.dimensions):
@@ -756,16 +790,8 @@ def compute(
             if group is None:
                 group = groups[tuple(keys)] = _Group(tuple(shown),
                                                      [_Acc() for _ in plain])
-            for m, acc in zip(plain, group.accs, strict=True):
-                if m.child is None:
-                    if ev.holds(m.where, rec):
-                        _add(acc, m, ev, rec)
-                else:
-                    part = _Acc()
-                    for c in kids[m.child].get(rec.id, ()):
-                        if ev.holds(m.where, c):
-                            _add(part, m, ev, c)
-                    _merge(acc, part, m.op)
+            for m, acc, part in zip(plain, group.accs, item_parts, strict=True):
+                _merge(acc, part, m)
         _fill_domain(spec, grain, ev, groups, observed, len(plain))
         for keys_t, group in sorted(groups.items()):
             values: dict[str, Value] = {}
@@ -821,9 +847,13 @@ def _add(acc: _Acc, m: Measure, ev: _Eval, rec: Record) -> None:
         pass  # mixed types in one column: keep the first
 
 
-def _merge(acc: _Acc, part: _Acc, op: str) -> None:
+def _merge(acc: _Acc, part: _Acc, m: Measure) -> None:
+    op = m.op
     if op == "count_distinct":
-        acc.n += len(part.seen or ())  # distinct per parent, then summed
+        if m.child is not None:
+            acc.n += len(part.seen or ())  # distinct per parent, then summed
+        elif part.seen:
+            acc.seen = (acc.seen or set()) | part.seen
         return
     acc.n += part.n
     acc.total += part.total
