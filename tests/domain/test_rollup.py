@@ -443,3 +443,34 @@ def test_the_digest_portfolio_counts_as_before(data: st.DataObject) -> None:
 
     assert (p.total, p.active, bars(p.by_status), bars(p.by_light), bars(p.by_dezernat),
             bars(p.by_field)) == straightforward_digest_portfolio(depts, projs)
+
+
+def _groups_of(p: Record, depts: list[Record]) -> set[str]:
+    live = {d.id: d for d in depts}
+    v = p["department"]
+    d = live.get(str(v.id)) if isinstance(v, Lookup) else None
+    return {"Dezernat:" + (str(d["dezernat"]) if d and d["dezernat"] else EMPTY_KEY),
+            "Fachbereich:" + (d.id if d else EMPTY_KEY),
+            "Handlungsfeld:" + (str(p["field"]) if p["field"] else EMPTY_KEY)}
+
+
+@given(data=st.data())
+@HYP
+def test_a_project_that_moves_changes_only_its_old_and_new_groups(
+    data: st.DataObject,
+) -> None:
+    depts, ids = data.draw(departments())
+    projs = data.draw(projects(ids))
+    if not projs:
+        return
+    i = data.draw(st.integers(0, len(projs) - 1))
+    (other,) = data.draw(projects(ids).filter(lambda ps: len(ps) >= 1).map(lambda ps: ps[:1]))
+    moved = Record("projects", projs[i].id, other.values)  # same item, new values
+    spec = job_spec("portfolio")
+    before = {r.key: r for r in compute(spec, {"departments": depts, "projects": projs},
+                                        TODAY, TZ)}
+    after_list = [*projs[:i], moved, *projs[i + 1:]]
+    after = {r.key: r for r in compute(spec, {"departments": depts, "projects": after_list},
+                                       TODAY, TZ)}
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed <= _groups_of(projs[i], depts) | _groups_of(moved, depts)
