@@ -933,15 +933,18 @@ def target_columns(spec: RollupSpec) -> tuple[str, ...]:
 
 
 def check_target(spec: RollupSpec, target: ListSpec) -> list[Problem]:
-    """Problems with writing ``spec`` into ``target`` (unknown columns)."""
+    """Problems with writing ``spec`` into ``target`` (columns the target does not have),
+    keyed like the declaration (``grain_column``, ``grains[0].dimensions.x``, ``measures.y``)."""
     have = {c.key for c in target.columns}
-    out: list[Problem] = []
-    for col in target_columns(spec):
-        if col not in have:
-            out.append((col, f"list {target.key!r} has no column {col!r}",
-                        f"add it to the mapping or use one of {', '.join(sorted(have))}"))
-    return out
-
+    wanted: list[tuple[str, str]] = []
+    if spec.grain_column:
+        wanted.append(("grain_column", spec.grain_column))
+    for i, g in enumerate(spec.grains):
+        wanted.extend((f"grains[{i}].dimensions.{d.column}", d.column) for d in g.dimensions)
+    wanted.extend((f"measures.{m.column}", m.column) for m in spec.measures)
+    return [(key, f"list {target.key!r} has no column {col!r}",
+             f"add it to the mapping or use one of {', '.join(sorted(have))}")
+            for key, col in wanted if col not in have]
 
 
 # --------------------------------------------------------------------------- the digest's portfolio

@@ -187,7 +187,7 @@ class RollupKind(JobKind[RollupParams]):
                 bad(f"params.{key}", reason, hint)
             return params
         for key, reason, hint in check_target(spec, tgt):
-            bad(f"params ({key})", reason, hint)
+            bad(f"params.{key}", reason, hint)
         return params
 
     def run(self, ctx: RunContext, params: RollupParams) -> None:

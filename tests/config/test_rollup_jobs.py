@@ -40,7 +40,7 @@ def test_columns_missing_in_the_target_and_non_target_lists(tmp_path: Path) -> N
         '[[params.grains]]\nname = "X"\ndimensions = { title = "field" }\n'
         '[params.measures]\nhowmany = { count = true }\n'))
     assert "params.target: list 'projects' is no target list with a sync_key" in text
-    assert "params (howmany): list 'projects' has no column 'howmany'" in text
+    assert "params.measures.howmany: list 'projects' has no column 'howmany'" in text
 
 
 def test_the_shipped_rollups_load(tmp_path: Path) -> None:
