@@ -39,6 +39,8 @@ DEMO_JOBS = (
     "coordinator-digests",
     "reminders",
 )
+# The roll-up lists (Portfolio, Schulungsstatistik, Teilnahmequote) from the same mirror.
+ROLLUP_JOBS = ("portfolio", "training-stats", "attendance-rate")
 
 
 def demo_clock(today: date | None, tz: ZoneInfo) -> FixedClock:
@@ -110,6 +112,8 @@ def run_demo(
                 if name == "lead-digests":
                     # the personal digests are due at their own schedule's time (07:30)
                     clock.advance(timedelta(minutes=30))
+                outcomes.append(run_job(svc, config.job(name)))
+            for name in ROLLUP_JOBS:
                 outcomes.append(run_job(svc, config.job(name)))
             cycle = round_table_cycle(svc, config, emu, clock)
             outcomes.extend(cycle.pop("outcomes"))

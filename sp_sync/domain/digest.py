@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.model import FieldChange, Link, Lookup, Person, Record, RunRecord, Value
+from sp_sync.domain.rollup import portfolio_overview
 
 DisplayFn = Callable[[str, str, Any], str]
 """``display(list_key, column_key, raw_graph_value) -> str`` for old → new values."""
@@ -344,23 +345,17 @@ def make_display(records: Mapping[str, Sequence[Record]], tz: str) -> DisplayFn:
 
 
 def build_portfolio(records: Mapping[str, Sequence[Record]]) -> Portfolio:
-    projects = records.get("projects", ())
-    departments = _by_id(records.get("departments", ()))
-    active = [p for p in projects if p.get("status") in ACTIVE_STATUSES]
-    by_status = Counter(text(p.get("status")) or "—" for p in projects)
-    by_light = Counter(text(p.get("traffic_light")) or "—" for p in active)
-    by_dez: Counter[str] = Counter()
-    for p in projects:
-        dept = departments.get(str(lookup_id(p.get("department"))))
-        by_dez[(text(dept.get("dezernat")) if dept else None) or "—"] += 1
-    by_field = Counter(text(p.get("field")) or "—" for p in projects)
+    # The same roll-up engine as the Portfolio list (issue 11), so the two never disagree.
+    groups = portfolio_overview(records)
+    total = groups["Gesamt"].get("", (0, 0))
+    by_light = {k: a for k, (_, a) in groups["Ampel"].items() if a}
     return Portfolio(
-        total=len(projects),
-        active=len(active),
-        by_status=_bars(by_status, PROJECT_STATUSES),
+        total=total[0],
+        active=total[1],
+        by_status=_bars({k: n for k, (n, _) in groups["Status"].items()}, PROJECT_STATUSES),
         by_light=_bars(by_light, TRAFFIC_LIGHTS),
-        by_dezernat=_bars(by_dez),
-        by_field=_bars(by_field),
+        by_dezernat=_bars({k: n for k, (n, _) in groups["Dezernat"].items()}),
+        by_field=_bars({k: n for k, (n, _) in groups["Handlungsfeld"].items()}),
     )
 
 

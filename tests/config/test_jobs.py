@@ -12,6 +12,7 @@ from sp_sync.config.jobs import load_jobs, trigger
 from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import ListMapping
 from sp_sync.errors import ConfigError
+from sp_sync.kinds import KINDS
 from sp_sync.kinds.mail import DigestParams
 from sp_sync.kinds.pull import PullParams
 from sp_sync.kinds.sync import SyncParams
@@ -30,7 +31,8 @@ def test_shipped_jobs_load(mapping: ListMapping) -> None:
     jobs = {j.name: j for j in load_jobs(REPO / "jobs", mapping, dtc_recipients=["x@mannheim.de"])}
     assert set(jobs) == {"dtc-sync", "dtc-reconcile", "public-projects", "weekly-digest",
                          "lead-digests", "coordinator-digests", "reminders",
-                         "round-tables", "trainings"}
+                         "round-tables", "trainings",
+                         "portfolio", "training-stats", "attendance-rate"}
     pull = jobs["dtc-sync"].params_as(PullParams)
     assert "projects" in pull.lists and "public_projects" not in pull.lists and not pull.full
     assert jobs["dtc-reconcile"].params_as(PullParams).full
@@ -87,8 +89,7 @@ def test_every_job_problem_at_once(tmp_path: Path, mapping: ListMapping) -> None
         f"{d}/sync2.toml: params.key: list 'projects' has no column 'nr'",
         f"{d}/pull.toml: params.lists.0: unknown list 'project'",
         f"{d}/broken.toml: invalid TOML: ",
-        f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders, "
-            "roundtables, trainings (missing)",
+        f"{d}/kindless.toml: kind: must be one of {', '.join(KINDS)} (missing)",
         f"{d}/copy.toml: params.columns: field required — add it",
         f"{d}/copy.toml: params.source: unknown list 'projekte'",
     ]
