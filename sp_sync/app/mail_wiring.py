@@ -150,7 +150,7 @@ def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
     if job.kind != "digest" or job.params.audience != "dtc":
         raise ConfigError(f"{job.path}: kind: preview renders the weekly DTC digest; "
                           f"{job_name!r} is not one")
-    store = open_store(settings.state_url)
+    store = open_store(settings.state_url, read_only=True)  # works while the daemon runs
     try:
         sources = digest_sources(store, config.mapping, settings)
         return preview_weekly(sources, context(settings, job.params),
