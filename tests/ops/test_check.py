@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from sp_sync.app.cli import EXIT_CONFIG, app
 from sp_sync.emulator import Emulator
-from tests.e2e.conftest import MONDAY
 from tests.e2e.test_schema_drift import drifted_seed
 
 from .conftest import REPO, clean_environ, write_pem
