@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from sp_sync import __version__
 from sp_sync.app import status as views
@@ -37,7 +38,15 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(lists_app, name="lists")
 app.add_typer(items_app, name="items")
 
-console = Console()
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Plain flags show no type in --help (typer 0.2x prints ``<bool>`` after every flag)."""
+    return None if self.is_flag else _typer_type(self, ctx)
+
+
+_typer_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+console = Console(soft_wrap=True)  # a path or message is never cut into lines
 err = Console(stderr=True, soft_wrap=True)
 _verbose = {"on": False}
 

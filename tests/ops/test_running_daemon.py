@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         'kind = "pull"\nschedule = "every 1s"\n[params]\nlists = ["departments"]\n',
         encoding="utf-8",
     )
+    weekly = (REPO / "jobs" / "weekly-digest.toml").read_text(encoding="utf-8")
+    (jobs / "weekly-digest.toml").write_text(  # for `digest preview`; the daemon leaves it
+        weekly.replace('kind = "digest"', 'kind = "digest"\nenabled = false'), encoding="utf-8")
     with Emulator(seed="demo", state_dir=tmp / "emu") as emu:
         env = clean_environ()
         env.update(emu.info.env)
@@ -125,6 +129,16 @@ def test_status_and_check_work_while_the_daemon_runs(daemon: dict[str, Any]) -> 
     assert writer.returncode != 0
     assert "in use by another sp-sync process" in " ".join(writer.stderr.split())
     assert "Traceback" not in writer.stderr
+
+
+def test_digest_preview_works_while_the_daemon_runs_and_is_private(
+    daemon: dict[str, Any]
+) -> None:
+    done = _run(["digest", "preview", "weekly-digest"], daemon["env"])
+    assert done.returncode == 0, done.stderr
+    html = Path(done.stdout.strip())
+    assert html.suffix == ".html" and html.is_file()
+    assert stat.S_IMODE(html.stat().st_mode) == 0o600  # it holds list data
 
 
 def test_health_endpoints_of_the_running_daemon(daemon: dict[str, Any]) -> None:
