@@ -18,7 +18,7 @@ from typer.core import TyperOption
 from sp_sync import __version__
 from sp_sync.app import status as views
 from sp_sync.app.logging_setup import apply_settings, setup_logging
-from sp_sync.errors import AuthError, ConfigError, SpSyncError
+from sp_sync.errors import AuthError, ConfigError, PermissionDenied, SpSyncError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_AUTH, EXIT_PARTIAL = 1, 2, 3, 4
 
@@ -343,6 +343,11 @@ def provision(
                 return
             for title, created in provision_targets(svc, config.mapping).items():
                 console.print(f"{title}: {'created' if created else 'up to date'}")
+    except PermissionDenied as exc:
+        raise _fail(PermissionDenied(
+            f"{exc} — provision creates lists and columns: the app needs the 'manage' (or "
+            "'fullcontrol') role on the site, 'write' is not enough (docs/admin-setup.md, "
+            "section 3)")) from None
     except SpSyncError as exc:
         raise _fail(exc) from None
 
