@@ -31,7 +31,7 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
         svc.on_run.append(metrics.record)
         readiness = Readiness(
             store=svc.store,
-            source_keys=[s.key for s in config.mapping.lists if s.role == "source"],
+            source_keys=watched_lists(config),
             stale_after=timedelta(hours=settings.stale_after_h),
             now=svc.clock.now,
             started=svc.clock.now(),
@@ -74,6 +74,22 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
         finally:
             health.close()
         log.info("sp-sync stopped")
+
+
+def watched_lists(config: Any) -> list[str]:
+    """Lists an enabled job pulls or reads as a sync source: the ones /readyz expects fresh
+    (a mapped list no job reads would otherwise make the daemon unready forever)."""
+    from sp_sync.config.jobs import PullParams, SyncParams
+
+    keys: dict[str, None] = {}
+    for job in config.jobs:
+        if not job.enabled:
+            continue
+        if isinstance(job.params, PullParams):
+            keys.update(dict.fromkeys(job.params.lists))
+        elif isinstance(job.params, SyncParams):
+            keys[job.params.source] = None
+    return list(keys)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -75,3 +75,18 @@ def test_check_with_a_real_postgresql_store(env: dict[str, str],
     result = CliRunner().invoke(app, ["check"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "reachable, schema up to date, writable" in result.output
+
+
+def test_readyz_watches_the_lists_enabled_jobs_read() -> None:
+    from sp_sync.app.daemon import watched_lists
+    from sp_sync.app.wiring import load_config
+    from sp_sync.config.settings import load_settings
+
+    from .conftest import REPO
+
+    config = load_config(load_settings(lists_file=REPO / "config" / "lists.toml",
+                                       jobs_dir=REPO / "jobs"))
+    watched = watched_lists(config)
+    sources = [s.key for s in config.mapping.lists if s.role == "source"]
+    assert set(watched) == set(sources)  # dtc-sync pulls every source list
+    assert "public_projects" not in watched  # a target is written, not read
