@@ -90,3 +90,21 @@ def test_readyz_watches_the_lists_enabled_jobs_read() -> None:
     sources = [s.key for s in config.mapping.lists if s.role == "source"]
     assert set(watched) == set(sources)  # dtc-sync pulls every source list
     assert "public_projects" not in watched  # a target is written, not read
+
+
+def test_tables_never_cut_a_name_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from sp_sync.app import status as views
+
+    long_job = "coordinator-digests-for-every-department-of-the-city-administration"
+    long_time = "2026-12-07T07:00:00+01:00"
+    rows = [{"id": 1, "job": long_job, "started_at": long_time, "finished_at": long_time,
+             "duration_s": 1.5, "status": "partial", "stats": {"requests": 3},
+             "message": "time budget of 900 s used up; the run continues next time"}]
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    views.out_console().print(views.runs_table(rows))
+    text = out.getvalue()
+    assert long_job in text and long_time in text  # whole, on one line
+    assert "…" not in text
