@@ -9,6 +9,7 @@
     │   ├── PreconditionFailed 412: someone changed the item after we read it
     │   ├── CursorExpired      410: the delta token is gone; enumerate again
     │   ├── ThresholdExceeded  the list view threshold refused a non-indexed query
+    │   ├── TlsError           the server's certificate is not trusted: set ca_bundle
     │   └── TransientError     429/503/5xx/timeouts that outlived the retry policy
     │       └── BudgetExhausted  the run's time budget ran out while waiting
     ├── StoreError             the state store failed; the transaction was rolled back
@@ -67,6 +68,10 @@ class CursorExpired(GraphError):
 
 class ThresholdExceeded(GraphError):
     pass
+
+
+class TlsError(GraphError):
+    """TLS verification failed: permanent until ``ca_bundle`` (or the proxy) is fixed."""
 
 
 class TransientError(GraphError):

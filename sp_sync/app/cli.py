@@ -4,22 +4,21 @@ us, 4 a job ended partial (it resumes on its next run)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import signal
-import sys
+import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.table import Table
+from typer.core import TyperOption
 
 from sp_sync import __version__
-from sp_sync.errors import AuthError, ConfigError, SpSyncError
+from sp_sync.app import status as views
+from sp_sync.app.logging_setup import apply_settings, setup_logging
+from sp_sync.errors import AuthError, ConfigError, PermissionDenied, SpSyncError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_AUTH, EXIT_PARTIAL = 1, 2, 3, 4
 
@@ -30,22 +29,26 @@ app = typer.Typer(
 )
 digest_app = typer.Typer(help="Digest e-mails.", no_args_is_help=True)
 emulator_app = typer.Typer(help="The local Microsoft 365 emulator.", no_args_is_help=True)
+runs_app = typer.Typer(help="Run history (newest first); `runs show ID` for one run.")
+lists_app = typer.Typer(help="Mapped lists.", no_args_is_help=True)
+items_app = typer.Typer(help="Mirrored list items.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(runs_app, name="runs")
+app.add_typer(lists_app, name="lists")
+app.add_typer(items_app, name="items")
 
-console = Console()
-err = Console(stderr=True)
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Plain flags show no type in --help (typer 0.2x prints ``<bool>`` after every flag)."""
+    return None if self.is_flag else _typer_type(self, ctx)
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    for noisy in ("urllib3", "msal", "office365", "apscheduler.executors", "uvicorn", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+_typer_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+console = Console(soft_wrap=True)  # a path or message is never cut into lines
+err = Console(stderr=True, soft_wrap=True)
+_verbose = {"on": False}
 
 
 def _fail(exc: SpSyncError) -> typer.Exit:
@@ -64,16 +67,44 @@ def _fail(exc: SpSyncError) -> typer.Exit:
 
 def _config() -> Any:
     from sp_sync.app.wiring import load_config
+
+    return load_config(_settings())
+
+
+def _settings() -> Any:
     from sp_sync.config.settings import load_settings
 
-    return load_config(load_settings())
+    settings = load_settings()
+    apply_settings(settings.log_level, settings.zone, _verbose["on"])
+    return settings
 
 
 @app.callback()
 def main_callback(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, with tracebacks.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings file (else SP_SYNC_CONFIG, "
+                     "else config/settings.toml).", metavar="PATH"),
+    ] = None,
+    log_format: Annotated[
+        Literal["plain", "json"],
+        typer.Option("--log-format", envvar="SP_SYNC_LOG_FORMAT",
+                     help="plain: one line per event; json: one object per line."),
+    ] = "plain",
 ) -> None:
-    _setup_logging(verbose)
+    if config is not None:
+        from sp_sync.config.settings import CONFIG_ENV
+
+        if not config.is_file():
+            err.print(f"--config: settings file not found '{config}' — give the path of "
+                      "settings.toml", markup=False, highlight=False)
+            raise typer.Exit(EXIT_CONFIG)
+        os.environ[CONFIG_ENV] = str(config)
+    _verbose["on"] = verbose
+    setup_logging(logging.DEBUG if verbose else logging.INFO, log_format)
 
 
 @app.command("kinds")
@@ -81,7 +112,7 @@ def list_kinds() -> None:
     """List the job kinds a job file may use (``kind = "…"``) and their parameters."""
     from sp_sync.kinds import KINDS
 
-    table = Table("kind", "what it does", "params")
+    table = views.table("kind", "what it does", "params")
     for kind in KINDS.values():
         table.add_row(kind.name, kind.summary, ", ".join(kind.params_model.model_fields))
     console.print(table)
@@ -96,27 +127,41 @@ def version() -> None:
 @app.command()
 def check(
     connect: Annotated[
-        bool, typer.Option(help="Also sign in and look every mapped list up.")
+        bool, typer.Option("--connect", help="Also sign in, look up the site, every mapped "
+                           "list and column, and the mailbox.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    show_settings: Annotated[
+        bool, typer.Option("--settings", help="Also print every setting and its source.")
     ] = False,
 ) -> None:
-    """Validate settings, list mapping and job files (and the connection with --connect)."""
-    try:
-        config = _config()
-        console.print_json(data={"settings": config.settings.describe()})
-        console.print(
-            f"{len(config.mapping.lists)} lists mapped, {len(config.jobs)} jobs: "
-            + ", ".join(j.name for j in config.jobs)
-        )
-        if connect:
-            from sp_sync.app.wiring import services
+    """Find every problem at once (settings, credentials, store, mapping, jobs; --connect:
+    tenant, site, lists, columns, mailbox). Exit 2 if there is any."""
+    from sp_sync.app.checks import run_checks
 
-            with services(config) as svc:
-                for spec in config.mapping.lists:
-                    cols = svc.source.columns(svc.ref(spec))
-                    console.print(f"  {spec.key}: '{spec.title}' found, {len(cols)} columns")
-        console.print("[green]configuration OK[/]")
-    except SpSyncError as exc:
-        raise _fail(exc) from None
+    report, config = run_checks(connect=connect)
+    if as_json:
+        data: dict[str, Any] = {"ok": not report.failed,
+                                "findings": [f.as_dict() for f in report.findings]}
+        if config is not None:
+            data["settings"] = config.settings.describe()
+        views.print_json(data)
+    else:
+        out = views.out_console()
+        if show_settings and config is not None:
+            out.print_json(data={"settings": config.settings.describe()})
+        marks = {"ok": "[green]ok[/]  ", "warning": "[yellow]warn[/]", "error": "[red]FAIL[/]"}
+        for f in report.findings:
+            out.print(f"{marks[f.level]} {f.topic}: ", end="")
+            out.print(f.text, markup=False, highlight=False)
+        errors, warnings = report.count("error"), report.count("warning")
+        if report.failed:
+            out.print(f"[bold red]{errors} problem(s)[/], {warnings} warning(s): fix them and "
+                      "run `sp-sync check` again")
+        else:
+            out.print(f"[green]configuration OK[/] ({warnings} warning(s))")
+    if report.failed:
+        raise typer.Exit(EXIT_CONFIG)
 
 
 @app.command("jobs")
@@ -139,23 +184,19 @@ def list_jobs(
             "kind": j.kind,
             "schedule": j.schedule,
             "enabled": j.enabled,
-            "next_run": _iso(nxt[j.name]),
+            "next_run": views.local(nxt[j.name], tz),
             "description": j.description,
         }
         for j in config.jobs
     ]
     if as_json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        views.print_json(rows)
         return
-    table = Table("job", "kind", "schedule", "next run", "description")
+    table = views.table("job", "kind", "schedule", "next run", "description")
     for r in rows:
         table.add_row(r["name"], r["kind"], r["schedule"], r["next_run"] or "disabled",
                       r["description"])
-    console.print(table)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
+    views.out_console().print(table)
 
 
 @app.command("run-job")
@@ -201,92 +242,220 @@ def run(
         bool, typer.Option(help="Run mail jobs once at start to catch up missed periods.")
     ] = True,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+        int | None, typer.Option(help="Serve /healthz, /readyz and /metrics on "
+                                 "metrics_host:PORT (default: the metrics_port setting).")
     ] = None,
 ) -> None:
-    """Start the daemon: every enabled job on its schedule (Ctrl-C stops)."""
-    from sp_sync.app.observability import Metrics
-    from sp_sync.app.scheduling import build_scheduler
-    from sp_sync.app.wiring import services
-    from sp_sync.engine.runner import run_job
-    from sp_sync.kinds import KINDS
+    """Start the daemon: every enabled job on its schedule (Ctrl-C or SIGTERM stops)."""
+    from sp_sync.app.daemon import run_daemon
 
     try:
         config = _config()
-        with services(config) as svc:
-            if metrics_port is not None:
-                metrics = Metrics()
-                svc.on_run.append(metrics.record)
-                metrics.serve(metrics_port)
-
-            def fire(job: Any) -> None:
-                try:
-                    outcome = run_job(svc, job)
-                    logging.getLogger("sp_sync.daemon").info(
-                        "%s: %s %s", job.name, outcome.status, outcome.message or ""
-                    )
-                except Exception:  # the daemon keeps running; the run history has it
-                    logging.getLogger("sp_sync.daemon").exception("%s crashed", job.name)
-
-            if once_at_start:  # the ledger makes this idempotent: only what is due is sent
-                for job in config.jobs:
-                    if job.enabled and KINDS[job.kind].sends_mail:
-                        fire(job)
-            scheduler = build_scheduler(config.jobs, config.settings.zone, fire)
-            # SIGTERM (systemd, kill) stops like Ctrl-C: running jobs finish their
-            # transaction, then the store and its lock are released.
-            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-            console.print(f"sp-sync {__version__}: {len(config.jobs)} jobs scheduled")
-            with contextlib.suppress(KeyboardInterrupt, SystemExit):
-                scheduler.start()
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
-            console.print("sp-sync stopped")
+        run_daemon(config, once_at_start=once_at_start, metrics_port=metrics_port)
     except SpSyncError as exc:
         raise _fail(exc) from None
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@app.command()
-def runs(
-    job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
-    limit: int = 20,
-) -> None:
-    """Show the run history (newest first)."""
+def _read_store(settings: Any) -> Any:
     from sp_sync.adapters.store import open_store
-    from sp_sync.config.settings import load_settings
 
+    return open_store(settings.state_url, read_only=True)
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the run history (newest first). Works while the daemon runs."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
-        settings = load_settings()
-        store = open_store(settings.state_url)
+        settings = _settings()
+        store = _read_store(settings)
     except SpSyncError as exc:
         raise _fail(exc) from None
     try:
-        table = Table("id", "job", "started", "status", "requests", "RU", "message")
-        for r in store.runs(job, limit):
-            table.add_row(str(r.id), r.job, r.started_at.isoformat(timespec="seconds"), r.status,
-                          str(r.stats.get("requests", "")), str(r.stats.get("resource_units", "")),
-                          r.message or "")
-        console.print(table)
+        rows = [views.run_dict(r, settings.zone) for r in store.runs(job, limit)]
+    except SpSyncError as exc:
+        raise _fail(exc) from None
     finally:
         store.close()
+    if as_json:
+        views.print_json(rows)
+    else:
+        views.out_console().print(views.runs_table(rows))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run's id (see `runs`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """One run with all its figures."""
+    try:
+        settings = _settings()
+        store = _read_store(settings)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    try:
+        found = views.find_run(store, run_id)
+    finally:
+        store.close()
+    if found is None:
+        err.print(f"there is no run {run_id} — `sp-sync runs` lists them", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    if as_json:
+        views.print_json(views.run_dict(found, settings.zone))
+    else:
+        views.out_console().print(views.run_detail(found, settings.zone))
 
 
 @app.command()
-def provision() -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per job: last run, last success, failing since, next run; per list: last sync and
+    cursor age; mails pending. Works while the daemon runs."""
+    from sp_sync.clock import SystemClock
+
+    try:
+        config = _config()
+        store = _read_store(config.settings)
+        try:
+            data = views.collect(store, config, SystemClock().now())
+        finally:
+            store.close()
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        views.print_json(data)
+    else:
+        views.render(views.out_console(), data)
+
+
+@app.command()
+def provision(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan of lists and columns; change nothing.")
+    ] = False,
+) -> None:
     """Create the lists sp-sync writes (targets) and add missing columns."""
+    from sp_sync.app.repair import provision_plan
     from sp_sync.app.wiring import provision_targets, services
 
     try:
         config = _config()
         with services(config) as svc:
+            if dry_run:
+                for step in provision_plan(svc.source, config.mapping, svc.site_url):
+                    console.print(f"{step['list']}: {step['action']}", markup=False)
+                    for col in step["columns"]:
+                        console.print(f"  {col}", markup=False, highlight=False)
+                return
             for title, created in provision_targets(svc, config.mapping).items():
                 console.print(f"{title}: {'created' if created else 'up to date'}")
+    except PermissionDenied as exc:
+        raise _fail(PermissionDenied(
+            f"{exc} — provision creates lists and columns: the app needs the 'manage' (or "
+            "'fullcontrol') role on the site, 'write' is not enough (docs/admin-setup.md, "
+            "section 3)")) from None
     except SpSyncError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def pull(
+    list_name: Annotated[str, typer.Argument(metavar="LIST", help="List key or title.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Forget the delta cursor and read the whole list.")
+    ] = False,
+) -> None:
+    """Pull one list now (--full: enumerate it again, e.g. after a restore)."""
+    from sp_sync.app.repair import find_list, pull_now
+    from sp_sync.app.wiring import services
+
+    try:
+        config = _config()
+        spec = find_list(config.mapping, list_name, config.settings.lists_file)
+        with services(config) as svc:
+            outcome = pull_now(svc, spec, full)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    views.print_json({"list": spec.key, "status": outcome.status, **outcome.stats,
+                      "message": outcome.message})
+    if outcome.status != "ok":
+        raise typer.Exit(EXIT_FAILED if outcome.status == "failed" else EXIT_PARTIAL)
+
+
+@lists_app.command("inspect")
+def lists_inspect(
+    list_name: Annotated[str, typer.Argument(metavar="LIST", help="List key or title.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The mapping of one list next to SharePoint's columns, types, indexes; item count."""
+    from sp_sync.app.repair import find_list, inspect_list
+    from sp_sync.app.wiring import services
+
+    try:
+        config = _config()
+        spec = find_list(config.mapping, list_name, config.settings.lists_file)
+        with services(config) as svc:
+            data = inspect_list(svc.source, svc.store, spec, svc.site_url)
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    tz = config.settings.zone
+    data["last_synced"] = views.local(data["last_synced"], tz)
+    if as_json:
+        views.print_json(data)
+        return
+    out = views.out_console()
+    out.print(f"{data['list']}: {data['title']!r} ({data['role']}) on {data['site']}; "
+              f"{'exists' if data['exists'] else 'MISSING'}; {data['mirrored_items']} items "
+              f"mirrored, last synced {data['last_synced'] or 'never'}",
+              markup=False, highlight=False)
+    table = views.table("column", "internal name", "mapped type", "SharePoint type", "indexed",
+                        "problem")
+    for c in data["columns"]:
+        table.add_row(c["key"], c["name"], c["mapped_type"], c["sharepoint_type"] or "-",
+                      {True: "yes", False: "no", None: "-"}[c["indexed"]], c["problem"] or "")
+    out.print(table)
+
+
+@items_app.command("history")
+def items_history(
+    list_name: Annotated[str, typer.Argument(metavar="LIST", help="List key or title.")],
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="SharePoint item id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every recorded field change of one item (old → new, who, when), from the store."""
+    from sp_sync.app.repair import find_list, item_history
+
+    try:
+        config = _config()
+        spec = find_list(config.mapping, list_name, config.settings.lists_file)
+        store = _read_store(config.settings)
+        try:
+            rows = item_history(store, spec, item_id)
+        finally:
+            store.close()
+    except SpSyncError as exc:
+        raise _fail(exc) from None
+    tz = config.settings.zone
+    for r in rows:
+        r["changed_at"] = views.local(r["changed_at"], tz)
+    if as_json:
+        views.print_json(rows)
+        return
+    table = views.table("changed", "by", "kind", "column", "old", "new",
+                        title=f"{spec.key} item {item_id}")
+    for r in rows:
+        table.add_row(r["changed_at"], r["changed_by"] or "", r["kind"], r["column"],
+                      json.dumps(r["old"], ensure_ascii=False),
+                      json.dumps(r["new"], ensure_ascii=False))
+    views.out_console().print(table)
 
 
 @digest_app.command("preview")
@@ -402,6 +571,9 @@ def demo(
 
 
 def main() -> None:
+    # State files (previews, outbox files, the SQLite database) hold list data and whole
+    # mails: readable by the service user only.
+    os.umask(0o077)
     app()
 
 

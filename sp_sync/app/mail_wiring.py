@@ -342,7 +342,7 @@ def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
     if job.kind not in ("digest", "reminders"):
         raise ConfigError(f"{job.path}: kind: {job_name!r} is a {job.kind} job; preview "
                           "renders mail jobs (digest, reminders)")
-    store = open_store(settings.state_url)
+    store = open_store(settings.state_url, read_only=True)  # works while the daemon runs
     now = SystemClock().now()
     out = Path(settings.outbox_dir) / "preview"
     try:

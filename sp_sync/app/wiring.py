@@ -101,6 +101,7 @@ def graph_config(settings: Settings) -> GraphConfig:
         authority_host=settings.authority_host,
         graph_url=settings.graph_url,
         ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        proxy_url=settings.proxy_url,
         organisation=settings.organisation,
         run_time_budget_s=float(settings.run_time_budget_s),
     )

@@ -6,6 +6,11 @@ directory (``SP_SYNC_SECRETS_DIR``: one file per key, e.g. ``client_secret``) > 
 
 :func:`load_settings` turns every validation problem into one :class:`ConfigError` whose
 lines read ``<source>: <key>: <reason> — <what to do>``, so an admin fixes all at once.
+
+Relative paths written in the settings file (``certificate_path``, ``lists_file``, a
+``sqlite:///relative.db`` state URL, …) resolve against the settings file's folder, so
+sp-sync reads the same files whatever its working directory; relative paths from the
+environment keep meaning the working directory.
 """
 
 from __future__ import annotations
@@ -70,6 +75,29 @@ def _secrets_dir() -> Path | None:
     return Path(value) if value else None
 
 
+# Settings holding a file or folder: relative values in the settings file mean its folder.
+PATH_KEYS = ("certificate_path", "ca_bundle", "lists_file", "jobs_dir", "outbox_dir")
+
+
+def _relative_to_file(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    out = dict(data)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            out[key] = str(folder / value)
+    url = out.get("state_url")
+    if isinstance(url, str) and url.startswith("sqlite:///"):
+        rest = url.removeprefix("sqlite:///")
+        if rest and rest != ":memory:" and not rest.startswith("/"):
+            out["state_url"] = f"sqlite:///{folder / rest}"
+    return out
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings file's pairs, relative paths resolved against its folder."""
+    return _relative_to_file(read_toml(path), path.absolute().parent)
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Flat ``key = value`` pairs from the settings file (unknown keys are reported)."""
 
@@ -80,7 +108,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = _config_path()
         if not path.is_file():
             return {}
-        return read_toml(path)
+        return read_settings_file(path)
 
 
 class _SecretsDirSource(PydanticBaseSettingsSource):
@@ -98,7 +126,13 @@ class _SecretsDirSource(PydanticBaseSettingsSource):
             for candidate in (name, ENV_PREFIX + name.upper()):
                 file = folder / candidate
                 if file.is_file():
-                    found[name] = file.read_text(encoding="utf-8").strip()
+                    try:
+                        found[name] = file.read_text(encoding="utf-8").strip()
+                    except OSError as exc:
+                        raise ConfigError(
+                            f"{file}: {name}: cannot read ({exc.strerror}) — make it readable "
+                            f"for the user sp-sync runs as (uid {os.getuid()})"
+                        ) from None
                     break
         return found
 
@@ -139,6 +173,12 @@ class Settings(BaseSettings):
     jobs_dir: Path = Path("jobs")
     outbox_dir: Path = Path("var/outbox")
     run_time_budget_s: int = Field(default=900, gt=0)
+    # Operations
+    proxy_url: str | None = None  # outbound proxy for Graph and Entra ID (else HTTPS_PROXY)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_host: str = "127.0.0.1"  # health and metrics; 0.0.0.0 only behind a firewall
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
+    stale_after_h: int = Field(default=26, gt=0)  # /readyz: a source older than this is stale
     # Mail
     mail_transport: Literal["graph", "smtp", "files"] = "graph"
     smtp_host: str | None = None
@@ -186,6 +226,24 @@ class Settings(BaseSettings):
     @classmethod
     def _check_https(cls, value: str) -> str:
         return _https(value)
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be a proxy URL like http://proxy.example:3128 — the address of the "
+                "outbound proxy (user:password@ if it needs a login)"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod
@@ -349,6 +407,8 @@ class Settings(BaseSettings):
             value = getattr(self, key)
             if isinstance(value, SecretStr):
                 value = "(set)"
+            elif key == "state_url" or (key == "proxy_url" and value):
+                value = redact_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, list):
@@ -360,6 +420,24 @@ class Settings(BaseSettings):
         out["secrets_dir"] = str(_secrets_dir()) if _secrets_dir() else None
         out["sources"] = {k: self.source_of(k) for k in out if k in type(self).model_fields}
         return out
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host/db``: a URL with its password (if any) hidden."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:***@{host}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def config_path() -> Path:
+    """The settings file in use (``--config`` / ``SP_SYNC_CONFIG`` / the default)."""
+    return _config_path()
 
 
 # --------------------------------------------------------------------------- loading
@@ -415,7 +493,7 @@ def format_errors(
 def load_settings(**overrides: Any) -> Settings:
     """Settings from every source, or a ConfigError listing every problem at once."""
     config = _config_path()
-    toml: dict[str, Any] = read_toml(config) if config.is_file() else {}
+    toml: dict[str, Any] = read_settings_file(config) if config.is_file() else {}
     secrets = _SecretsDirSource(Settings)()
     env_keys = {k.upper() for k in os.environ}
     folder = _secrets_dir()

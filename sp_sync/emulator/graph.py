@@ -16,6 +16,7 @@ from sp_sync.emulator.entra import Entra
 from sp_sync.emulator.faults import FaultRule, Faults
 from sp_sync.emulator.lists_api import ListsApi
 from sp_sync.emulator.mail_api import MailApi
+from sp_sync.emulator.permissions import Permissions, needed_role
 from sp_sync.emulator.state import Tenant
 from sp_sync.emulator.throttle import Throttle
 from sp_sync.emulator.wire import (
@@ -68,6 +69,7 @@ class Graph:
         self._rng = random.Random(0)
         self.lists: ListsApi
         self.mail = MailApi(tenant)
+        self.permissions = Permissions()  # enforced only once a test grants something
 
     def set_base(self, base_url: str) -> None:
         self.base_url = base_url
@@ -85,6 +87,11 @@ class Graph:
         segs = [s for s in req.path.split("/") if s]
         if segs and segs[0].lower() == "users" and len(segs) >= 2:
             user, rest = segs[1], [s.lower() for s in segs[2:]]
+            if not self.permissions.mail_allows(user) or (
+                self.permissions.enforced and m == "GET"
+            ):
+                raise GraphError(403, "ErrorAccessDenied",
+                                 "Access is denied. Check credentials and try again.")
             if rest == ["sendmail"] and m == "POST":
                 return (lambda: self.mail.send_mail(req, user)), 0
             if len(rest) == 3 and rest[0] == "mailfolders" and rest[2] == "messages" and m == "GET":
@@ -95,6 +102,8 @@ class Graph:
         key, tail = split_site(req.path[len("/sites/") :])
         site = self.lists.site(key)
         parts = [p for p in tail.split("/") if p]
+        if not self.permissions.site_allows(site.path, needed_role(m, parts)):
+            raise GraphError(403, "accessDenied", "Access denied")
         api = self.lists
         n = len(parts)
         if n == 0 and m == "GET":

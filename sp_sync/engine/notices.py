@@ -102,7 +102,7 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[
 
         status = setup.mailer.deliver(job, n.period, n.recipient, build)
         out[n.period] = status
-        ctx.report.add(**{"mails_" + status: 1})
+        ctx.report.add(**{status: 1})  # sent, already_sent, failed … as the mail jobs count
         if status == "sent":
             ctx.report.details.append(f"mail {n.period} → {n.recipient}: {rendered.subject}")
         elif status in ("failed", "unknown"):

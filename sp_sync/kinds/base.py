@@ -65,6 +65,11 @@ class JobKind(ABC, Generic[P]):
         the params with defaults that depend on the mapping or settings filled in."""
         return params
 
+    def freshens(self, params: P) -> list[str]:
+        """Lists a run of this job brings up to date (pulls): the daemon's readiness
+        expects them fresh while the job is enabled."""
+        return []
+
     def list_refs(self, raw: dict[str, object]) -> list[tuple[str, object]]:
         """(params key, value) of list keys in raw params, to name unknown lists even when
         other params failed validation (every problem at once)."""

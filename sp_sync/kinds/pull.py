@@ -37,6 +37,9 @@ class PullKind(JobKind[PullParams]):
             return params.model_copy(update={"lists": sources})
         return params
 
+    def freshens(self, params: PullParams) -> list[str]:
+        return list(params.lists)
+
     def list_refs(self, raw: dict[str, object]) -> list[tuple[str, object]]:
         lists = raw.get("lists")
         return [(f"params.lists.{i}", v) for i, v in enumerate(lists)] \

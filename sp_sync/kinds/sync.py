@@ -100,6 +100,9 @@ class SyncKind(JobKind[SyncParams]):
     summary = "copy (a filtered subset of) a list into a target list"
     writes_lists = True
 
+    def freshens(self, params: SyncParams) -> list[str]:
+        return [params.source]
+
     def list_refs(self, raw: dict[str, object]) -> list[tuple[str, object]]:
         return [(f"params.{k}", raw[k]) for k in ("source", "target") if k in raw]
 

@@ -29,7 +29,17 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     return values
 
 
-def test_check_passes_on_the_shipped_files(env: dict[str, str]) -> None:
+def test_check_passes_on_the_shipped_files(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.ops.conftest import write_pem
+
+    # `check` also wants what a run needs: tenant, app, site, mailbox and a credential.
+    monkeypatch.setenv("SP_SYNC_TENANT_ID", "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("SP_SYNC_CLIENT_ID", "66666666-7777-8888-9999-000000000000")
+    monkeypatch.setenv("SP_SYNC_SITE_URL", "https://mannheim.sharepoint.com/sites/dtc")
+    monkeypatch.setenv("SP_SYNC_MAILBOX", "dtc@mannheim.de")
+    monkeypatch.setenv("SP_SYNC_CERTIFICATE_PATH", str(write_pem(tmp_path / "c.pem", 365)))
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 0, result.output
     assert "configuration OK" in result.output

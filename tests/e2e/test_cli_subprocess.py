@@ -124,8 +124,9 @@ def test_daemon_runs_jobs_on_schedule_and_serves_metrics(
         assert 'sp_sync_job_runs_total{job="quick-sync",status="ok"} 2.0' in text, text[-2000:]
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "sp-sync stopped" in out  # SIGTERM stops it cleanly
+        out, log = proc.communicate(timeout=30)
+    # SIGTERM stops it cleanly (the daemon logs on stderr)
+    assert proc.returncode == 0 and "sp-sync stopped" in out + log
     runs = subprocess.run([*SP_SYNC, "runs", "--job", "quick-sync"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert runs.stdout.count("quick-sync") >= 2

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from sp_sync.adapters.graph.config import GraphConfig
-from sp_sync.errors import AuthError, TransientError
+from sp_sync.errors import AuthError, TlsError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,41 @@ def certificate_credential(pem: str, passphrase: str | None = None) -> dict[str,
     }
 
 
-def make_session(config: GraphConfig) -> requests.Session:
-    """A session that trusts exactly the configured CA (REQUESTS_CA_BUNDLE can't override)."""
+def proxies_for(url: str, proxy_url: str | None) -> dict[str, str]:
+    """The proxy to reach ``url``: ``proxy_url`` if set, else ``HTTPS_PROXY``/``HTTP_PROXY``
+    from the environment; none when ``NO_PROXY`` covers the host (also for ``proxy_url``)."""
+    if requests.utils.should_bypass_proxies(url, no_proxy=None):
+        return {}
+    if proxy_url:
+        return {"https": proxy_url, "http": proxy_url}
+    env = requests.utils.get_environ_proxies(url, no_proxy=None)
+    return {k: v for k, v in env.items() if k in ("https", "http", "all")}
+
+
+def make_session(config: GraphConfig, url: str | None = None) -> requests.Session:
+    """A session that trusts exactly the configured CA (REQUESTS_CA_BUNDLE can't override)
+    and goes through the proxy chosen for ``url`` (the Graph root or the login host).
+
+    ``trust_env`` stays off so no other environment setting (a CA bundle, .netrc) applies;
+    the proxy is resolved here instead, once per session (each talks to one host)."""
     session = requests.Session()
     session.trust_env = False
     session.verify = config.verify
+    session.proxies.update(proxies_for(url or config.graph_root, config.proxy_url))
     return session
+
+
+def tls_message(host: str, exc: Exception) -> str:
+    reason = str(exc)
+    for marker in ("certificate verify failed", "CERTIFICATE_VERIFY_FAILED", "hostname mismatch"):
+        if marker in reason:
+            reason = marker
+            break
+    return (
+        f"TLS verification of {host} failed ({reason}): the server's certificate is not "
+        "trusted — if a TLS-inspecting proxy sits in between, set ca_bundle "
+        "(SP_SYNC_CA_BUNDLE) to its CA certificate (PEM); not retried"
+    )
 
 
 def auth_error(result: dict[str, Any]) -> AuthError:
@@ -104,7 +133,7 @@ class TokenProvider:
 
     def __init__(self, config: GraphConfig, session: requests.Session | None = None) -> None:
         self._config = config
-        self._session = session or make_session(config)
+        self._session = session or make_session(config, config.authority_host)
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self.token_requests = 0  # token acquisitions that went past msal's cache check
@@ -145,6 +174,10 @@ class TokenProvider:
         for attempt in range(TRANSIENT_AUTH_ATTEMPTS):
             try:
                 return fn()
+            except requests.exceptions.SSLError as exc:  # retrying cannot fix trust
+                raise TlsError(tls_message(self._config.authority_host, exc)) from None
+            except requests.exceptions.ProxyError as exc:
+                last = f"proxy: {exc}"
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             except msal.exceptions.MsalServiceError as exc:  # HTTP 5xx from Entra ID

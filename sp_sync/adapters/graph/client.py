@@ -108,8 +108,8 @@ class GraphConnection:
     def __init__(self, config: GraphConfig, stats: RequestStats | None = None) -> None:
         self.config = config
         self.stats = stats if stats is not None else RequestStats()
-        self.session = make_session(config)
-        self.tokens = TokenProvider(config, make_session(config))
+        self.session = make_session(config, config.graph_root)
+        self.tokens = TokenProvider(config, make_session(config, config.authority_host))
         self.policy = HttpPolicy(config, self.stats, self.tokens)
         self._client: GraphClient | None = None
 

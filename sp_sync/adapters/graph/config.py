@@ -25,6 +25,7 @@ class GraphConfig:
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     ca_bundle: str | None = None
+    proxy_url: str | None = None  # None: HTTPS_PROXY/NO_PROXY from the environment
     organisation: str = "Stadt Mannheim"
     version: str = __version__
     run_time_budget_s: float = 900.0

@@ -228,6 +228,11 @@ class HttpPolicy:
                     method, url, json=json_body, data=data, headers=h,
                     timeout=self.config.timeout_s,
                 )
+            except requests.exceptions.SSLError as exc:  # retrying cannot fix trust
+                from sp_sync.adapters.graph.auth import tls_message
+                from sp_sync.errors import TlsError
+
+                raise TlsError(tls_message(self.config.graph_origin, exc)) from None
             except requests.ConnectTimeout as exc:  # nothing reached the server
                 last = f"connect timeout: {exc}"
                 self.wait(self.backoff(attempt), f"{method} {url}: {last}")

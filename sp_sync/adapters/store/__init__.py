@@ -20,20 +20,21 @@ __all__ = ["MemoryStore", "SqlStore", "open_store"]
 
 
 def open_store(
-    url: str, *, clock: Callable[[], datetime] | None = None
+    url: str, *, clock: Callable[[], datetime] | None = None, read_only: bool = False
 ) -> StateStore:
     """``memory://`` → :class:`MemoryStore`; ``sqlite:///path`` or
     ``postgresql+psycopg://user@host/db[?schema=name]`` → :class:`SqlStore`.
 
     Raises ``StoreLocked`` when another process holds the SQLite file, ``StoreError``
     when the database cannot be opened or migrated, ``ConfigError`` for other schemes.
+    ``read_only``: for commands that only look; works while the daemon holds the store.
     """
     if url.startswith("memory:"):
         return MemoryStore(clock=clock)
     if url.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
         from sp_sync.adapters.store.sql import SqlStore  # imports SQLAlchemy only when used
 
-        return SqlStore(url, clock=clock)
+        return SqlStore(url, clock=clock, read_only=read_only)
     raise ConfigError(
         f"SP_SYNC_STATE_URL={url!r} is not supported: use sqlite:///var/state/sp-sync.db, "
         "postgresql+psycopg://user@host/db or memory://"

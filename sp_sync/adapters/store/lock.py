@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from sp_sync.errors import StoreLocked
+from sp_sync.errors import StoreError, StoreLocked
 
 
 class FileLock:
@@ -22,7 +22,15 @@ class FileLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+", encoding="ascii")  # noqa: SIM115 - held until release()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"state_url: cannot create the lock file {self.path}: {exc.strerror} — make "
+                f"{self.path.parent} writable for the user sp-sync runs as, or point state_url "
+                "(SP_SYNC_STATE_URL) elsewhere"
+            ) from None
+        handle = os.fdopen(fd, "a+", encoding="ascii")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,6 +10,7 @@ after the transaction was rolled back.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -95,6 +96,10 @@ class SqlStore:
     ``schema`` (PostgreSQL only; also ``?schema=name`` in the URL) puts every table in
     that schema (created if missing). ``lock=False`` skips the SQLite lock file.
     ``clock`` stamps ``last_synced``.
+
+    ``read_only=True`` is for commands that only look (``runs``, ``status``, ``check``,
+    previews) while the daemon runs: no lock file, no migration, no file created. Only
+    writers exclude each other; SQLite's WAL lets readers see the last committed state.
     """
 
     def __init__(
@@ -104,8 +109,10 @@ class SqlStore:
         schema: str | None = None,
         clock: Callable[[], datetime] | None = None,
         lock: bool = True,
+        read_only: bool = False,
     ) -> None:
         parsed = normalise_url(url)
+        self.read_only = read_only
         self._clock = clock or _utcnow
         self._lock: FileLock | None = None
         self._closed = False
@@ -118,9 +125,11 @@ class SqlStore:
             )
         try:
             if self.dialect == "sqlite":
-                self._hint = self._open_sqlite(parsed, lock)
+                self._hint = self._open_sqlite(parsed, lock and not read_only, read_only)
             else:
-                self._hint = self._open_postgres(parsed, schema)
+                self._hint = self._open_postgres(parsed, schema, read_only)
+            if read_only:
+                return
             with self._errors("migrating the schema"), self._engine.begin() as conn:
                 if self.dialect == "postgresql":
                     # Replicas starting together must not migrate at the same time.
@@ -132,7 +141,7 @@ class SqlStore:
 
     # ------------------------------------------------------------------ opening
 
-    def _open_sqlite(self, url: URL, lock: bool) -> str:
+    def _open_sqlite(self, url: URL, lock: bool, read_only: bool = False) -> str:
         database = url.database or ""
         if database in ("", ":memory:"):
             self._engine = sa.create_engine(
@@ -142,13 +151,14 @@ class SqlStore:
             self._sqlite_events()
             return "the in-memory SQLite database"
         path = Path(database)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the folder of the state store {database}: {exc}; "
-                "check SP_SYNC_STATE_URL and the folder's permissions"
-            ) from exc
+        if read_only:
+            if not path.is_file():
+                raise StoreError(
+                    f"state_url: there is no state store at {database} yet — no job has run "
+                    "with this state_url; run one (sp-sync run-job NAME) or check state_url"
+                )
+        else:
+            _create_private(path)
         if lock:
             self._lock = FileLock(path, database)
             self._lock.acquire()
@@ -156,7 +166,7 @@ class SqlStore:
             url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             json_deserializer=_json_loads,
         )
-        self._sqlite_events(wal=True)
+        self._sqlite_events(wal=not read_only)
         return (
             f"check that {database} is on a local, writable disk with free space and is "
             "a valid sp-sync database"
@@ -180,7 +190,7 @@ class SqlStore:
             mode = conn.get_execution_options().get("sqlite_begin", "")
             conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
-    def _open_postgres(self, url: URL, schema: str | None) -> str:
+    def _open_postgres(self, url: URL, schema: str | None, read_only: bool = False) -> str:
         schema = schema or url.query.get("schema")  # type: ignore[assignment]
         url = url.difference_update_query(["schema"])
         connect_args: dict[str, Any] = {"connect_timeout": 10}
@@ -194,7 +204,7 @@ class SqlStore:
             f"check that PostgreSQL at {where} is reachable, the database exists and "
             "the user may create and write tables there"
         )
-        if schema:
+        if schema and not read_only:
             with self._errors_hint(hint, "creating the schema"), self._engine.begin() as conn:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         return hint
@@ -550,6 +560,30 @@ class SqlStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+def _create_private(path: Path) -> None:
+    """The SQLite file's folder, and the file itself readable by its owner only (0600): the
+    mirror holds list data and the outbox whole mails. SQLite gives -wal/-shm the same mode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise StoreError(
+            f"state_url: cannot create the state store {path}: {exc.strerror} — make "
+            f"{path.parent} writable for the user sp-sync runs as ({_user()}), or point "
+            "state_url (SP_SYNC_STATE_URL) elsewhere"
+        ) from None
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.getuid()}"
 
 
 def _first(row: Any) -> Any:

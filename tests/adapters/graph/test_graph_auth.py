@@ -106,7 +106,9 @@ def test_environment_ca_bundle_cannot_override_the_configured_ca(
     clean: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # would break if honoured
+    # The proxy IS honoured (issue 13), but NO_PROXY exempts the emulator's host.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with GraphConnection(config_for(clean)) as conn:
         assert conn.get_json("sites/mannheim.sharepoint.com:/sites/dtc")["id"] == clean.site_id
 
