@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sp_sync.kinds import mail, pull, sync
+from sp_sync.kinds import mail, pull, sync, validate
 from sp_sync.kinds.base import JobKind
 
 KINDS: dict[str, JobKind[Any]] = {
-    kind.name: kind for kind in (pull.KIND, sync.KIND, mail.DIGEST, mail.REMINDERS)
+    kind.name: kind for kind in (pull.KIND, sync.KIND, mail.DIGEST, mail.REMINDERS,
+                                     validate.KIND)
 }
