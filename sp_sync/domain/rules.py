@@ -561,7 +561,7 @@ def _check_params(check: str, p: dict[str, Any], spec: ListSpec, mapping: ListMa
         if not cols:
             raise RuleError("columns", "missing", "name the column(s) that must be filled")
         for c in cols:
-            _need_column(spec, c, "columns")
+            _need_column(spec, c, "columns" if "columns" in p else "column")
     elif check == "allowed":
         _need_column(spec, p["column"], "column")
         if not isinstance(p["values"], list) or not p["values"]:

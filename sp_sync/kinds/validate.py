@@ -421,10 +421,11 @@ class ValidateKind(JobKind[ValidateParams]):
         rules, errors = parse_rules(params.rules, env.mapping)
         for err in errors:
             bad(f"params.{err.key}", err.reason, err.hint)
-        for i, rule in enumerate(rules):
+        index = {str(r.get("id")): i for i, r in enumerate(params.rules)}
+        for rule in rules:
             if rule.list == params.target or params.target in rule.reads:
-                bad(f"params.rules[{i}] ({rule.id}).list", "the findings list is not validated",
-                    "check a source list")
+                bad(f"params.rules[{index[rule.id]}] ({rule.id}).list",
+                    "the findings list is not validated", "check a source list")
         return params
 
     def run(self, ctx: RunContext, params: ValidateParams) -> None:

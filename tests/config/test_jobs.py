@@ -29,7 +29,7 @@ def mapping() -> ListMapping:
 def test_shipped_jobs_load(mapping: ListMapping) -> None:
     jobs = {j.name: j for j in load_jobs(REPO / "jobs", mapping, dtc_recipients=["x@mannheim.de"])}
     assert set(jobs) == {"dtc-sync", "dtc-reconcile", "public-projects", "weekly-digest",
-                         "lead-digests", "coordinator-digests", "reminders"}
+                         "lead-digests", "coordinator-digests", "reminders", "dtc-validate"}
     pull = jobs["dtc-sync"].params_as(PullParams)
     assert "projects" in pull.lists and "public_projects" not in pull.lists and not pull.full
     assert jobs["dtc-reconcile"].params_as(PullParams).full
@@ -86,7 +86,7 @@ def test_every_job_problem_at_once(tmp_path: Path, mapping: ListMapping) -> None
         f"{d}/sync2.toml: params.key: list 'projects' has no column 'nr'",
         f"{d}/pull.toml: params.lists.0: unknown list 'project'",
         f"{d}/broken.toml: invalid TOML: ",
-        f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders (missing)",
+        f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders, validate (missing)",
         f"{d}/copy.toml: params.columns: field required — add it",
         f"{d}/copy.toml: params.source: unknown list 'projekte'",
     ]
