@@ -86,7 +86,8 @@ def test_every_job_problem_at_once(tmp_path: Path, mapping: ListMapping) -> None
         f"{d}/sync2.toml: params.key: list 'projects' has no column 'nr'",
         f"{d}/pull.toml: params.lists.0: unknown list 'project'",
         f"{d}/broken.toml: invalid TOML: ",
-        f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders, validate (missing)",
+        f"{d}/kindless.toml: kind: must be one of pull, sync, digest, reminders, validate "
+        "(missing)",
         f"{d}/copy.toml: params.columns: field required — add it",
         f"{d}/copy.toml: params.source: unknown list 'projekte'",
     ]
