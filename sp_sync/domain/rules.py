@@ -359,7 +359,8 @@ def _lookup(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> 
                 yield Hit((rec,), (look.id, "missing"))
                 break
             if not target_when(target, env):
-                yield Hit((rec,), (look.id, *target.values.items()))
+                cols = rule.params.get("target_when") or {}
+                yield Hit((rec,), (look.id, *(target.values.get(c) for c in sorted(cols))))
                 break
 
 

@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -42,7 +42,15 @@ from sp_sync.domain.findings import (
     parse_key,
     state,
 )
-from sp_sync.domain.model import ColumnType, DesiredRow, ListSpec, Lookup, Person, Record
+from sp_sync.domain.model import (
+    ColumnType,
+    DesiredRow,
+    ListSpec,
+    Lookup,
+    MirrorItem,
+    Person,
+    Record,
+)
 from sp_sync.domain.normalize import is_empty, normalizer, parse_datetime
 from sp_sync.domain.plan import Leftover
 from sp_sync.domain.rules import Dataset, Finding, Rule, ValueProblem, evaluate, parse_rules
@@ -143,41 +151,94 @@ class Evaluation:
     full: bool = True
 
 
+class LazyRecords(Mapping[str, Record]):
+    """One list's items as records, normalised when first read.
+
+    An incremental run reads only the changed items of most lists; lists that cross-list
+    rules count or group over are still read whole.
+    """
+
+    def __init__(self, key: str, items: dict[str, MirrorItem],
+                 normalize: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
+        self.key, self.raw, self._normalize = key, items, normalize
+        self._cache: dict[str, Record] = {}
+
+    def __getitem__(self, item_id: str) -> Record:
+        rec = self._cache.get(item_id)
+        if rec is None:
+            item = self.raw[item_id]
+            rec = Record(self.key, item.id, self._normalize(item.fields), item.web_url,
+                         item.modified, item.modified_by)
+            self._cache[item_id] = rec
+        return rec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.raw
+
+
+class LazyProblems(Mapping[tuple[str, str], Sequence[ValueProblem]]):
+    """(list, item id) → the item's unreadable values, found when first asked for."""
+
+    def __init__(self, ctx: RunContext, records: Mapping[str, LazyRecords],
+                 resolver: StoreResolver, language: str) -> None:
+        self._ctx, self._records = ctx, records
+        self._resolver, self._language = resolver, language
+        self._cache: dict[tuple[str, str], list[ValueProblem]] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> Sequence[ValueProblem]:
+        if key not in self._cache:
+            list_key, item_id = key
+            recs = self._records[list_key]
+            self._cache[key] = value_problems(
+                self._ctx.mapping.get(list_key), recs.raw[item_id].fields,
+                recs[item_id].values, self._resolver, self._language)
+        return self._cache[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((k, i) for k, recs in self._records.items() for i in recs
+                if self[(k, i)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _load(ctx: RunContext, lists: set[str], language: str
-          ) -> tuple[Dataset, dict[str, dict[str, str]], dict[tuple[str, str], datetime]]:
-    """Records, value problems, content hashes and creation times of ``lists``."""
+          ) -> tuple[Dataset, dict[str, dict[str, str]], Mapping[str, LazyRecords]]:
+    """Records (normalised on first use), value problems and content hashes of ``lists``."""
     resolver = StoreResolver(ctx.store, ctx.mapping)
-    records: dict[str, dict[str, Record]] = {}
-    problems: dict[tuple[str, str], list[ValueProblem]] = {}
+    records: dict[str, LazyRecords] = {}
     hashes: dict[str, dict[str, str]] = {}
-    created: dict[tuple[str, str], datetime] = {}
     for key in sorted(lists):
         spec = ctx.mapping.get(key)
-        normalize = normalizer(spec, resolver, ctx.tz)
-        recs: dict[str, Record] = {}
-        hs: dict[str, str] = {}
-        for item in ctx.store.items(key):
-            values = normalize(item.fields)
-            recs[item.id] = Record(key, item.id, values, item.web_url, item.modified,
-                                   item.modified_by)
-            hs[item.id] = item.content_hash[:_HASH_CHARS]
-            found = value_problems(spec, item.fields, values, resolver, language)
-            if found:
-                problems[(key, item.id)] = found
-            made = item.fields.get("Created")
-            if made:
-                with contextlib.suppress(ValueError):
-                    created[(key, item.id)] = parse_datetime(made)
-        records[key] = recs
-        hashes[key] = hs
+        items = {item.id: item for item in ctx.store.items(key)}
+        records[key] = LazyRecords(key, items, normalizer(spec, resolver, ctx.tz))
+        hashes[key] = {i: item.content_hash[:_HASH_CHARS] for i, item in items.items()}
     titles = {k: t for k in lists if (t := _title_column(ctx.mapping.get(k)))}
-    data = Dataset(records=records, problems=problems, title_columns=titles,
+    data = Dataset(records=records, problems=LazyProblems(ctx, records, resolver, language),
+                   title_columns=titles,
                    list_titles={k: ctx.mapping.get(k).title for k in lists})
-    return data, hashes, created
+    return data, hashes, records
 
 
-def _history(ctx: RunContext, rules: list[Rule], created: dict[tuple[str, str], datetime]
-             ) -> dict[tuple[str, str, str], datetime]:
+def _created(records: Mapping[str, LazyRecords], list_key: str, item_id: str
+             ) -> datetime | None:
+    """When the item was created (SharePoint's Created), for items without history."""
+    recs = records.get(list_key)
+    item = recs.raw.get(item_id) if recs is not None else None
+    made = item.fields.get("Created") if item is not None else None
+    if made:
+        with contextlib.suppress(ValueError):
+            return parse_datetime(made)
+    return None
+
+
+def _history(ctx: RunContext, rules: list[Rule]) -> dict[tuple[str, str, str], datetime]:
     """Last change per (list, item, column) of the columns stale rules watch."""
     watched: dict[str, set[str]] = {}
     for r in rules:
@@ -222,13 +283,14 @@ def evaluation(ctx: RunContext, params: ValidateParams, rules: list[Rule]) -> Ev
     today = ctx.now.astimezone(ctx.tz).date()
     env = EvalEnv(today=today, tz=ctx.tz)
     lists = {r.list for r in rules} | {x for r in rules for x in r.reads}
-    data, hashes, created = _load(ctx, lists, params.language)
-    last = _history(ctx, rules, created)
-    if last or created:
-        def changed_at(list_key: str, item_id: str, column: str) -> datetime | None:
-            return last.get((list_key, item_id, column)) or created.get((list_key, item_id))
-        data = Dataset(data.records, data.problems, changed_at, data.title_columns,
-                       data.list_titles)
+    data, hashes, lazy = _load(ctx, lists, params.language)
+    last = _history(ctx, rules)
+
+    def changed_at(list_key: str, item_id: str, column: str) -> datetime | None:
+        return last.get((list_key, item_id, column)) or _created(lazy, list_key, item_id)
+
+    data = Dataset(data.records, data.problems, changed_at, data.title_columns,
+                   data.list_titles)
     ev = Evaluation(rules=rules, data=data, hashes=hashes)
 
     # The Befunde rows as they are now.
