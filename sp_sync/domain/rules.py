@@ -322,21 +322,19 @@ def _stale(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> I
 
 def _unique(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
     cols = _columns(rule.params)
-    groups: dict[str, list[Record]] = {}
-    values: dict[str, tuple[Any, ...]] = {}
+    groups: dict[tuple[Any, ...], list[Record]] = {}
     for rec in recs:
         vals = tuple(rec.values.get(c) for c in cols)
         if any(v is None for v in vals):
             continue
-        key = evidence_hash(vals)
-        groups.setdefault(key, []).append(rec)
-        values[key] = vals
-    for key, members in groups.items():
+        groups.setdefault(vals, []).append(rec)  # typed values are hashable (frozen)
+    for vals, members in groups.items():
         if len(members) > 1:
             members.sort(key=_id_order)
             others = [data.title(r) or f"#{r.id}" for r in members[1:]]
-            yield Hit(tuple(members), (*values[key], *(r.id for r in members)),
-                      {"others": ", ".join(others), "count": len(members)}, group=key)
+            yield Hit(tuple(members), (*vals, *(r.id for r in members)),
+                      {"others": ", ".join(others), "count": len(members)},
+                      group=evidence_hash(vals))
 
 
 def _id_order(rec: Record) -> tuple[int, int, str]:
