@@ -6,12 +6,17 @@ dry run shows what would open and close without writing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from sp_sync.app.demo import demo_clock
+from sp_sync.app.wiring import load_config, provision_targets, services
 from sp_sync.domain.normalize import date_to_wire
+from sp_sync.emulator import Emulator
+from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.runner import RunOutcome, run_job
 
-from .conftest import MONDAY, TZ, Tenant
+from .conftest import MONDAY, TZ, Tenant, settings_for
 
 BEFUNDE = "Befunde"
 
@@ -226,3 +231,22 @@ def test_incremental_run_sees_changes_and_their_cross_list_dependents(tenant: Te
     tenant.clock.advance(timedelta(days=1))
     assert cycle(tenant).stats["full_evaluation"] == 1
 
+
+
+def test_provision_creates_befunde_and_findings_land_in_it(tmp_path: Path) -> None:
+    """A tenant without the Befunde list: `provision` creates it from the mapping (owner
+    columns included), and the validate job writes into it."""
+    seed = demo_seed(MONDAY)
+    for site in seed["sites"]:
+        site["lists"] = [lst for lst in site["lists"] if lst["displayName"] != BEFUNDE]
+    with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
+        config = load_config(settings_for(emu, tmp_path))
+        with services(config, clock=demo_clock(MONDAY, TZ)) as svc:
+            created = provision_targets(svc, config.mapping)
+            assert created[BEFUNDE] is True
+            assert run_job(svc, config.job("dtc-sync")).status == "ok"
+            out = run_job(svc, config.job("dtc-validate"))
+            assert out.status == "ok" and out.stats["written"] == out.stats["findings"] > 0
+        rows = emu.items(BEFUNDE)
+        assert len(rows) == out.stats["findings"]
+        assert all(r["fields"]["Status"] == "Offen" for r in rows)
