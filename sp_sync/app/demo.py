@@ -33,6 +33,7 @@ DEMO_DIR = Path("var/demo")
 # The cycle: last week's state is synced, people edit their lists during the week, then
 # Monday's run syncs again (history old → new, who, when) and sends what is due.
 DEMO_JOBS = (
+    "dtc-validate",  # findings into Befunde before the digests read them
     "public-projects",
     "weekly-digest",
     "lead-digests",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sp_sync.kinds import mail, pull, rollup, roundtables, sync, trainings
+from sp_sync.kinds import mail, pull, rollup, roundtables, sync, trainings, validate
 from sp_sync.kinds.base import JobKind
 
 KINDS: dict[str, JobKind[Any]] = {
     kind.name: kind for kind in (pull.KIND, sync.KIND, mail.DIGEST, mail.REMINDERS,
-                                 rollup.KIND, roundtables.KIND, trainings.KIND)
+                                 rollup.KIND, roundtables.KIND, trainings.KIND, validate.KIND)
 }

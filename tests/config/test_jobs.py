@@ -32,7 +32,7 @@ def test_shipped_jobs_load(mapping: ListMapping) -> None:
     assert set(jobs) == {"dtc-sync", "dtc-reconcile", "public-projects", "weekly-digest",
                          "lead-digests", "coordinator-digests", "reminders",
                          "round-tables", "trainings",
-                         "portfolio", "training-stats", "attendance-rate"}
+                         "portfolio", "training-stats", "attendance-rate", "dtc-validate"}
     pull = jobs["dtc-sync"].params_as(PullParams)
     assert "projects" in pull.lists and "public_projects" not in pull.lists and not pull.full
     assert jobs["dtc-reconcile"].params_as(PullParams).full
