@@ -197,6 +197,32 @@ class ListSyncTransaction(Protocol):
 KeyIndexEntry = tuple[Any, str, str | None, str]  # (key value, item id, eTag, content hash)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """Something looked up in SharePoint and kept (a site or list id, a schema verdict),
+    with when it was looked up: the caller decides how old is too old."""
+
+    value: Any  # JSON: str, number, bool, None, lists and objects of them
+    at: datetime
+
+
+class ResolvedStore(Protocol):
+    """Lookups kept across processes, by kind ("site", "list", "schema") and key, so a
+    fresh process (cron, systemd timer) does not pay for them on every run."""
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        """The kept value and its age, or ``None``."""
+        ...
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        """Keep (replace) the values of these keys, looked up at ``at``."""
+        ...
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        """Forget these keys (``None``: every key of the kind)."""
+        ...
+
+
 class StateStore(Protocol):
     """sp-sync's own state: mirror, cursors, history, runs, outbox, ledger.
 
@@ -284,6 +310,13 @@ class StateStore(Protocol):
     def ledger_periods(self, job: str) -> list[tuple[str, str]]:
         """(period, status) of a job, oldest first."""
         ...
+
+    # Lookups kept across processes (see ResolvedStore).
+    def resolved(self, kind: str, key: str) -> Resolved | None: ...
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None: ...
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None: ...
 
     def close(self) -> None: ...
 

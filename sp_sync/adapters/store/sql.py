@@ -30,10 +30,18 @@ from sp_sync.adapters.store._common import (
 )
 from sp_sync.adapters.store.lock import FileLock
 from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
-from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
+from sp_sync.adapters.store.tables import (
+    cursors,
+    item_changes,
+    items,
+    ledger,
+    outbox,
+    resolved,
+    runs,
+)
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
+from sp_sync.ports import KeyIndexEntry, OutboxEntry, Resolved, RunRecord
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)
@@ -494,6 +502,36 @@ class SqlStore:
         )
         with self._read("reading the ledger") as conn:
             return [(r.period, r.status) for r in conn.execute(query)]
+
+    # ------------------------------------------------------------------ resolved
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        query = sa.select(resolved.c.value, resolved.c.resolved_at).where(
+            resolved.c.kind == kind, resolved.c.key == key
+        )
+        with self._read("reading a kept lookup") as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Resolved(row.value, row.resolved_at)
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        if not values:
+            return
+        stmt = dialect_insert(self.dialect, resolved)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={"value": stmt.excluded.value, "resolved_at": stmt.excluded.resolved_at},
+        )
+        rows = [{"kind": kind, "key": k, "value": v, "resolved_at": at}
+                for k, v in values.items()]
+        with self._write("keeping a lookup") as conn:
+            conn.execute(stmt, rows)
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        stmt = sa.delete(resolved).where(resolved.c.kind == kind)
+        if keys is not None:
+            stmt = stmt.where(resolved.c.key.in_(list(keys)))
+        with self._write("forgetting a lookup") as conn:
+            conn.execute(stmt)
 
     # ------------------------------------------------------------------ lifecycle
 
