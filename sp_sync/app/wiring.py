@@ -113,6 +113,7 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
     assert settings.site_url is not None
     lists = GraphLists(conn, settings.site_url)
     store = open_store(settings.state_url)
+    lists.keep_in(store)  # site/list ids survive the process (cron: one request per list)
     try:
         svc = Services(
             mapping=config.mapping,

@@ -10,6 +10,7 @@ after the transaction was rolled back.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -117,6 +118,8 @@ class SqlStore:
         self._clock = clock or _utcnow
         self._lock: FileLock | None = None
         self._closed = False
+        # The connection of the list_sync block open in this thread (see put_resolved).
+        self._in_sync = threading.local()
         self._hint = "check SP_SYNC_STATE_URL"
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -256,8 +259,12 @@ class SqlStore:
                     sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": list_key}
                 )
             tx = SqlListSync(conn, list_key, self._clock)
-            yield tx
-            tx.finish()
+            self._in_sync.conn = conn
+            try:
+                yield tx
+                tx.finish()
+            finally:
+                self._in_sync.conn = None
 
     def cursor(self, list_key: str) -> str | None:
         with self._read("reading a cursor") as conn:
@@ -523,15 +530,28 @@ class SqlStore:
         )
         rows = [{"kind": kind, "key": k, "value": v, "resolved_at": at}
                 for k, v in values.items()]
-        with self._write("keeping a lookup") as conn:
+        with self._lookup_write("keeping a lookup") as conn:
             conn.execute(stmt, rows)
 
     def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
         stmt = sa.delete(resolved).where(resolved.c.kind == kind)
         if keys is not None:
             stmt = stmt.where(resolved.c.key.in_(list(keys)))
-        with self._write("forgetting a lookup") as conn:
+        with self._lookup_write("forgetting a lookup") as conn:
             conn.execute(stmt)
+
+    @contextmanager
+    def _lookup_write(self, action: str) -> Iterator[sa.Connection]:
+        """Inside a ``list_sync`` block of this thread (a list id looked up again while its
+        pull runs): write in that transaction — a second writer would wait for it forever
+        on SQLite. Otherwise a transaction of its own."""
+        conn: sa.Connection | None = getattr(self._in_sync, "conn", None)
+        if conn is None:
+            with self._write(action) as own:
+                yield own
+            return
+        with self._errors(action):
+            yield conn
 
     # ------------------------------------------------------------------ lifecycle
 
