@@ -36,6 +36,13 @@ class EmulatorProcess:
         self.http.trust_env = False
         self.http.verify = self.info["ca_bundle"]
 
+    def cpu_s(self) -> float:
+        """The emulator process's CPU seconds so far (user + system; Linux /proc)."""
+        import os
+
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _url(self, what: str) -> str:
         return f"{self.base}/_emulator/{what}"
 
