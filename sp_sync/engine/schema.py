@@ -34,6 +34,7 @@ from sp_sync.errors import (
     PermissionDenied,
     PreconditionFailed,
     SpSyncError,
+    StoreError,
     ThresholdExceeded,
     TransientError,
 )
@@ -87,17 +88,24 @@ class SchemaGuard:
         self.checked[spec.key] = _Checked(spec, now, tuple(found))
         if kept is not None:
             # Only a healthy verdict is kept: a list with problems is checked every run.
-            if found:
-                kept.drop_resolved(KEPT_KIND, [spec.key])
-            else:
-                kept.put_resolved(KEPT_KIND, {spec.key: {"spec": fingerprint(spec)}}, now)
+            try:
+                if found:
+                    kept.drop_resolved(KEPT_KIND, [spec.key])
+                else:
+                    kept.put_resolved(KEPT_KIND, {spec.key: {"spec": fingerprint(spec)}}, now)
+            except StoreError as exc:  # costs a columns request next time, nothing more
+                log.warning("could not keep the schema verdict of %s: %s", spec.key, exc)
         for problem in found:
             log.warning("schema: %s", problem.message)
         return found
 
     def _kept(self, kept: ResolvedStore, spec: ListSpec) -> _Checked | None:
         """A healthy verdict another process left for this very mapping of the list."""
-        found = kept.resolved(KEPT_KIND, spec.key)
+        try:
+            found = kept.resolved(KEPT_KIND, spec.key)
+        except StoreError as exc:
+            log.warning("could not read the kept schema verdict of %s: %s", spec.key, exc)
+            return None
         if (found is None or not isinstance(found.value, dict)
                 or found.value.get("spec") != fingerprint(spec)):
             return None

@@ -38,8 +38,15 @@ from sp_sync.adapters.graph.wire import (
     raw_item,
 )
 from sp_sync.domain.model import RawItem, WriteAction, WriteOutcome
-from sp_sync.errors import CursorExpired, GraphError, NotFound
-from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, RequestStats, ResolvedStore
+from sp_sync.errors import CursorExpired, GraphError, NotFound, StoreError
+from sp_sync.ports import (
+    ColumnInfo,
+    DeltaPage,
+    ListRef,
+    RequestStats,
+    Resolved,
+    ResolvedStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,32 @@ class GraphLists:
         """Keep looked-up ids in ``kept`` (the state store) from now on."""
         self.kept = kept
 
+    # Keeping ids saves requests; a store that cannot keep them must not fail the run.
+    def _kept_get(self, kind: str, key: str) -> Resolved | None:
+        if self.kept is None:
+            return None
+        try:
+            return self.kept.resolved(kind, key)
+        except StoreError as exc:
+            log.warning("could not read kept %s ids (%s): looking them up", kind, exc)
+            return None
+
+    def _keep(self, kind: str, values: Mapping[str, str], at: datetime) -> None:
+        if self.kept is None:
+            return
+        try:
+            self.kept.put_resolved(kind, values, at)
+        except StoreError as exc:
+            log.warning("could not keep %s ids (%s): the next process looks them up", kind, exc)
+
+    def _drop(self, kind: str, keys: Sequence[str]) -> None:
+        if self.kept is None:
+            return
+        try:
+            self.kept.drop_resolved(kind, keys)
+        except StoreError as exc:
+            log.warning("could not forget kept %s ids (%s)", kind, exc)
+
     def _get(self, path_or_url: str) -> Any:
         with self._wire:
             return self.conn.get_json(path_or_url)
@@ -97,9 +130,7 @@ class GraphLists:
             hit = cache.get(key)
         if hit is not None and now - hit[1] < ID_MAX_AGE:
             return hit[0]
-        if self.kept is None:
-            return None
-        found = self.kept.resolved(kind, kept_key)
+        found = self._kept_get(kind, kept_key)
         if found is None or not isinstance(found.value, str) or now - found.at >= ID_MAX_AGE:
             return None
         with self._lock:
@@ -123,8 +154,7 @@ class GraphLists:
         at = _now()
         with self._lock:
             self._sites[url] = (str(site.id), at)
-        if self.kept is not None:
-            self.kept.put_resolved("site", {url: str(site.id)}, at)
+        self._keep("site", {url: str(site.id)}, at)
         return str(site.id)
 
     def list_id(self, ref: ListRef) -> str:
@@ -162,8 +192,7 @@ class GraphLists:
         with self._lock:
             for name, list_id in ids.items():
                 self._lists[(site, name)] = (list_id, at)
-        if self.kept is not None:
-            self.kept.put_resolved("list", {_list_key(site, n): i for n, i in ids.items()}, at)
+        self._keep("list", {_list_key(site, n): i for n, i in ids.items()}, at)
         return ids.get(title)
 
     def _by_name(self, site: str, title: str) -> str | None:
@@ -183,8 +212,7 @@ class GraphLists:
             for k in gone:
                 del self._lists[k]
             sites = {site for site, _ in self._sites.values()}
-        if self.kept is not None:
-            self.kept.drop_resolved("list", [_list_key(s, ref.title) for s in sites])
+        self._drop("list", [_list_key(s, ref.title) for s in sites])
 
     def _relocated(self, ref: ListRef, used: str | None) -> str | None:
         """After a 404: the list's id looked up afresh when it differs from ``used``.

@@ -12,7 +12,7 @@ from sp_sync.adapters.graph.source import GraphLists
 from sp_sync.adapters.store import MemoryStore
 from sp_sync.emulator import Emulator, FaultRule
 from sp_sync.errors import CursorExpired, NotFound
-from sp_sync.ports import ListRef
+from sp_sync.ports import ListRef, Resolved
 from tests.adapters.graph.conftest import graph_requests
 
 SELECT = ("Title", "Status", "VerantwortlichLookupId", "EditorLookupId")
@@ -214,3 +214,20 @@ def test_full_delta_fetches_one_page_ahead_and_counts_every_request(
     assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) > 1
     assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
     assert lists.stats.requests - before == 2 + len(pages)
+
+
+def test_a_store_that_cannot_keep_ids_costs_requests_not_the_run(
+    clean: Emulator, conn: GraphConnection, projekte: ListRef
+) -> None:
+    from sp_sync.errors import StoreError
+
+    class Closed(MemoryStore):
+        def resolved(self, kind: str, key: str) -> Resolved | None:
+            raise StoreError("the state store is closed")
+
+    broken = Closed()
+    broken.close()  # writes refuse too
+    lists = GraphLists(conn, clean.info.site_url, broken)
+    assert lists.list_id(projekte) == clean.list_id("Projekte")
+    lists.forget(projekte)
+    assert lists.list_id(projekte) == clean.list_id("Projekte")
