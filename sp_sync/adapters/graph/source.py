@@ -73,8 +73,10 @@ class GraphLists:
         self._sites: dict[str, tuple[str, datetime]] = {}  # url → (site id, looked up at)
         self._lists: dict[tuple[str, str], tuple[str, datetime]] = {}  # (site, title) → …
         self._lock = threading.Lock()
-        # One request on the wire at a time: the delta prefetch thread and the caller's
-        # own requests share the session, the retry policy and its counters.
+        # One read on the wire at a time: the delta prefetch thread and the callers' own
+        # reads (a daemon runs two jobs at once) share the session, the retry policy and
+        # its counters. Writes (writer.py) go through ``conn`` directly: the engine writes
+        # only after its pulls, never while a delta feed is open.
         self._wire = threading.RLock()
 
     @property
