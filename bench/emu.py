@@ -36,6 +36,13 @@ class EmulatorProcess:
         self.http.trust_env = False
         self.http.verify = self.info["ca_bundle"]
 
+    def cpu_s(self) -> float:
+        """The emulator process's CPU seconds so far (user + system; Linux /proc)."""
+        import os
+
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _url(self, what: str) -> str:
         return f"{self.base}/_emulator/{what}"
 
@@ -77,7 +84,7 @@ class EmulatorProcess:
         self.close()
 
 
-def graph_cost(log: list[dict[str, Any]]) -> dict[str, int]:
+def graph_cost(log: list[dict[str, Any]]) -> dict[str, Any]:
     """Requests on the wire (a ``$batch`` is one), sub-requests, writes and resource units."""
     graph = [e for e in log if str(e.get("path", "")).startswith("/v1.0")]
     top = [e for e in graph if not e.get("batch")]
@@ -91,6 +98,8 @@ def graph_cost(log: list[dict[str, Any]]) -> dict[str, int]:
         "writes": len(writes),
         "ru": sum(int(e.get("ru") or 0) for e in graph),
         "throttled": sum(1 for e in graph if e.get("status") == 429),
+        # The emulator's own time to answer them (without the emulated latency).
+        "server_s": round(sum(float(e.get("duration_ms") or 0) for e in top) / 1000, 3),
     }
 
 

@@ -10,6 +10,8 @@ process (see ``bench.measure``), both systems in the same run:
   a  first full sync into the state store (SQLite under var/bench/)
   d0 (ours only) the list-to-list job's first run: the copy is equal, nothing is written
   b  a sync with nothing changed
+  qf (ours only) a quiet run of every list in a fresh process, as cron starts `run-job`
+  qd (ours only) the same quiet run in a daemon (ids and the schema verdict in memory)
   c  a sync after a person changed 1 % of the items
   d  the list-to-list job after c: writes exactly those 1 % (W rows), nothing else
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.emu import EmulatorProcess
+from bench.measure import QUIET_LISTS
 from bench.seed import EDITOR, SOURCE_TITLE, changed_fields, changed_ids, make_seed
 
 VAR = Path("var/bench")
@@ -139,6 +142,17 @@ def bench_size(
     return out
 
 
+def with_server_cpu(emu: Any, step: Callable[[], Row]) -> Row:
+    """The step's row plus the emulator process's CPU seconds meanwhile (its real cost of
+    answering: the request log's durations leave out HTTP, TLS and the event loop)."""
+    cpu = getattr(emu, "cpu_s", None)
+    before = cpu() if cpu else None
+    row = step()
+    if cpu and before is not None:
+        row["server_cpu_s"] = round(cpu() - before, 3)
+    return row
+
+
 def run_sequence(
     emu: Editable, n: int, store: Path, write_cap: int | None, log: Callable[[str], None],
     runner: Runner = run_step, repeat_naive: bool = True,
@@ -153,12 +167,12 @@ def run_sequence(
     steps: dict[str, dict[str, Row]] = out["steps"]
 
     def ours(step: str) -> Row:
-        return runner(emu.info, "ours", step, store)
+        return with_server_cpu(emu, lambda: runner(emu.info, "ours", step, store))
 
     def naive(step: str, **extra: Any) -> Row:
         if step in ("b", "c") and not repeat_naive:
             return {**steps["a"]["naive"], "step": step, "repeated_from": "a"}
-        return runner(emu.info, "naive", step, store, **extra)
+        return with_server_cpu(emu, lambda: runner(emu.info, "naive", step, store, **extra))
 
     def both(step: str, **naive_extra: Any) -> None:
         steps[step] = {"ours": ours(step), "naive": naive(step, **naive_extra)}
@@ -171,6 +185,13 @@ def run_sequence(
     # … then the job's first run: the copy already equals the source, so nothing is written.
     steps["d0"] = {"ours": ours("d0")}
     both("b")
+    # Quiet runs of every list as the job runner does them (columns checked when due): in a
+    # fresh process as cron starts it (ids and today's schema verdict from the state
+    # store), and in a daemon that has them in memory.
+    steps["qf"] = {"ours": ours("qf")}
+    steps["qd"] = {"ours": ours("qd")}
+    log(f"N={n} quiet: fresh process {steps['qf']['ours']['requests']} req, "
+        f"daemon {steps['qd']['ours']['requests']} req for {len(QUIET_LISTS)} lists")
     out["edited"] = _edit(emu, n, 1)
     both("c")
     # The list-to-list job on the same 1 %: the mirror holds the changes since c.
@@ -186,8 +207,8 @@ def bench_local(n: int, naive_max: int, log: Callable[[str], None]) -> Row:
     steps: dict[str, Row] = out["steps"]
     store, tm_store = _fresh(VAR / f"state-{n}-local.db"), VAR / f"state-{n}-tm.db"
     with EmulatorProcess(seed_file, 0, VAR / "emulator") as emu:
-        steps["a ours"] = run_step(emu.info, "ours", "a", store)
-        steps["a naive"] = run_step(emu.info, "naive", "a", store)
+        steps["a ours"] = with_server_cpu(emu, lambda: run_step(emu.info, "ours", "a", store))
+        steps["a naive"] = with_server_cpu(emu, lambda: run_step(emu.info, "naive", "a", store))
         steps["a ours, tracemalloc"] = run_step(emu.info, "ours", "a", _fresh(tm_store),
                                                 tracemalloc=True)  # fmt: skip
         if n <= naive_max:  # tracemalloc makes the naive read ~4× slower
@@ -215,6 +236,8 @@ def targets(n: int, w: int) -> dict[str, str]:
         "c": "1 per list, 0 history reads",
         "d": f"{math.ceil(w / BATCH)} write calls (⌈W/20⌉)",
         "d0": "1 per list, 0 writes",
+        "qf": "1 per list",
+        "qd": "1 per list",
     }
 
 
@@ -250,6 +273,7 @@ def table(results: list[Row], local: list[Row]) -> str:
                 _ratio(v["wall_s"], o["wall_s"]) if v else "—",
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", quiet_table(results), "", full_sync_table(results, local)]
     if local:
         lines += ["", "| N | local step (latency 0) | client CPU s | items / CPU s | wall s | "
                   "tracemalloc peak MB |", "|---|---|---|---|---|---|"]
@@ -261,6 +285,55 @@ def table(results: list[Row], local: list[Row]) -> str:
                     f"{row['items_per_cpu_s'] or 0:,} | {row['wall_s']:.2f} | "
                     f"{'—' if tm is None else tm} |"
                 )
+    return "\n".join(lines)
+
+
+def quiet_table(results: list[Row]) -> str:
+    """Quiet runs: requests per list in a fresh process and in a daemon, against naive."""
+    lines = ["| N | quiet run of every list | lists | requests | per list | RU | wall s | "
+             "CPU s | naive req per list (b) |", "|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        steps, k = res["steps"], len(QUIET_LISTS)
+        naive = steps["b"]["naive"]["requests"]
+        for step, label in (("qf", "fresh process (cron, `run-job`)"), ("qd", "daemon")):
+            if step not in steps:
+                continue
+            o = steps[step]["ours"]
+            lines.append(f"| {res['n']:,} | {label} | {k} | {o['requests']} | "
+                         f"{o['requests'] / k:.2f} | {o['ru']} | {o['wall_s']:.2f} | "
+                         f"{o['cpu_s']:.2f} | {naive:,} |")
+    return "\n".join(lines)
+
+
+def bound(row: Row, latency_ms: float) -> dict[str, float]:
+    """The wire's limit for a full sync: the server answering every page one after another
+    (the emulator process's CPU, else the request log's durations, plus the latency of
+    each request) or the client's CPU, the slower."""
+    serving = row.get("server_cpu_s", row.get("server_s", 0.0))
+    server = serving + row["requests"] * latency_ms / 1000
+    limit = max(server, row["cpu_s"])
+    return {"server_s": round(server, 3), "bound_s": round(limit, 3),
+            "wall_over_bound": round(row["wall_s"] / limit, 2) if limit else 0.0}
+
+
+def full_sync_table(results: list[Row], local: list[Row]) -> str:
+    """Step a (first full sync) at each latency: wall against the wire's limit."""
+    lines = ["| N | latency ms | ours wall s | client CPU s | server s (incl. latency) | "
+             "wall ÷ max(server, CPU) | items / CPU s | ours RSS Δ MB | naive wall s | "
+             "naive CPU s | naive RSS Δ MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(r["n"], r["latency_ms"], r["steps"]["a"]["ours"], r["steps"]["a"]["naive"])
+            for r in results]
+    rows += [(r["n"], 0, r["steps"]["a ours"], r["steps"]["a naive"]) for r in local
+             if "a ours" in r["steps"]]
+    for n, lat, o, v in rows:
+        b = bound(o, lat)
+        o["bound"] = b
+        lines.append(
+            f"| {n:,} | {lat} | {o['wall_s']:.2f} | {o['cpu_s']:.2f} | {b['server_s']:.2f} | "
+            f"{b['wall_over_bound']:.2f}× | {round(n / o['cpu_s']) if o['cpu_s'] else 0:,} | "
+            f"{o['peak_rss_delta_mb']:.1f} | {v['wall_s']:.2f} | {v['cpu_s']:.2f} | "
+            f"{v['peak_rss_delta_mb']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -308,9 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         "results": results, "local": local,
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
+    text = table(results, local)  # also adds each full sync's bound to its row
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    print(table(results, local))
+    print(text)
     print(f"\n{report['machine']}; total {report['seconds']} s; JSON: {args.out}")
     return 0
 

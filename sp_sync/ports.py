@@ -234,6 +234,32 @@ class ListSyncTransaction(Protocol):
 KeyIndexEntry = tuple[Any, str, str | None, str]  # (key value, item id, eTag, content hash)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """Something looked up in SharePoint and kept (a site or list id, a schema verdict),
+    with when it was looked up: the caller decides how old is too old."""
+
+    value: Any  # JSON: str, number, bool, None, lists and objects of them
+    at: datetime
+
+
+class ResolvedStore(Protocol):
+    """Lookups kept across processes, by kind ("site", "list", "schema") and key, so a
+    fresh process (cron, systemd timer) does not pay for them on every run."""
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        """The kept value and its age, or ``None``."""
+        ...
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        """Keep (replace) the values of these keys, looked up at ``at``."""
+        ...
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        """Forget these keys (``None``: every key of the kind)."""
+        ...
+
+
 class MirrorStore(Protocol):
     """The mirror of the lists: items, tombstones, field history and delta cursors.
 
@@ -348,7 +374,7 @@ class MailLedger(Protocol):
         ...
 
 
-class StateStore(MirrorStore, RunHistory, MailLedger, Protocol):
+class StateStore(MirrorStore, RunHistory, MailLedger, ResolvedStore, Protocol):
     """sp-sync's own state, every role in one store (one SQL database or memory)."""
 
     def close(self) -> None: ...

@@ -120,6 +120,7 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
     # The store stamps "last synced" with the same clock the jobs run on, so the mail
     # jobs' freshness check compares like with like (also under a fixed demo clock).
     store = open_store(settings.state_url, clock=clock.now)
+    lists.keep_in(store)  # site/list ids survive the process (cron: one request per list)
     try:
         svc = Services(
             mapping=config.mapping,

@@ -25,6 +25,7 @@ from functools import lru_cache, partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sp_sync.domain import jsontext
 from sp_sync.domain.model import (
     ColumnSpec,
     ColumnType,
@@ -550,7 +551,8 @@ def _canon_name(slow: Canon) -> Canon:
 
 Hasher = Callable[[Mapping[str, Any]], str]
 _HASHERS: dict[ListSpec, Hasher] = {}
-_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+# Same text as json.dumps(…, sort_keys=True, ensure_ascii=False, separators=(",", ":")).
+_ENCODE = jsontext.encoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def content_hasher(spec: ListSpec) -> Hasher:

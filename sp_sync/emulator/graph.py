@@ -120,6 +120,8 @@ class Graph:
         lst = api.list_(site, parts[1])
         if n == 2 and m == "GET":
             return (lambda: api.get_list(req, lst)), 1
+        if n == 2 and m == "DELETE":
+            return (lambda: api.delete_list(req, lst)), 2
         if n == 3 and parts[2] == "columns":
             if m == "GET":
                 return (lambda: api.get_columns(req, lst)), 1

@@ -146,6 +146,10 @@ class ListsApi:
                 raise GraphError(400, "invalidRequest", str(exc)) from None
         return json_resp(201, lst.to_json())
 
+    def delete_list(self, req: Req, lst: SpList) -> Resp:
+        self.t.delete_list(lst)
+        return Resp(204)
+
     def get_columns(self, req: Req, lst: SpList) -> Resp:
         return json_resp(
             200,

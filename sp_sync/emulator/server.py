@@ -296,6 +296,11 @@ class Emulator:
             for fields in rows:
                 self.tenant.create_item(lst, fields, user)
 
+    def delete_list(self, list_title: str) -> None:
+        """Delete a whole list (an admin's action); a list re-created under the same title
+        gets a new id, as in SharePoint."""
+        self.tenant.delete_list(self._list(list_title))
+
     def invalidate_delta(self, list_title: str) -> None:
         """Every delta token of this list now answers 410 Gone."""
         self.tenant.invalidate_delta(self._list(list_title))

@@ -235,6 +235,7 @@ class Site:
     lists: dict[str, SpList] = field(default_factory=dict)  # by list id
     users: dict[int, User] = field(default_factory=dict)
     app_user_id: int = 0
+    deleted_list_ids: set[str] = field(default_factory=set)  # never given out again
 
     @property
     def id(self) -> str:
@@ -362,6 +363,10 @@ class Tenant:
         template: str = "genericList",
     ) -> SpList:
         lst_id = _guid(f"list:{site.id}:{display_name}")
+        n = 1
+        while lst_id in site.deleted_list_ids:  # re-created: a new GUID, as in SharePoint
+            n += 1
+            lst_id = _guid(f"list:{site.id}:{display_name}:{n}")
         lst = SpList(lst_id, display_name, site, hidden=hidden, template=template)
         site.lists[lst.id] = lst
         for definition in columns:
@@ -516,6 +521,12 @@ class Tenant:
         tag = if_match.strip().removeprefix("W/").strip('"')
         if tag != item.etag.strip('"'):
             raise Conflict(item.etag)
+
+    def delete_list(self, lst: SpList) -> None:
+        """The list and its items are gone; its id answers 404 from now on."""
+        with self.lock:
+            lst.site.lists.pop(lst.id, None)
+            lst.site.deleted_list_ids.add(lst.id)
 
     def invalidate_delta(self, lst: SpList) -> None:
         with self.lock:

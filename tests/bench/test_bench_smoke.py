@@ -30,6 +30,11 @@ def test_harness_counts_requests_and_writes(tmp_path: Path) -> None:
     # (b) nothing changed: exactly one delta call, nothing seen.
     assert ours["b"]["requests"] == 1
     assert ours["b"]["detail"]["source"]["items_seen"] == 0
+    # A quiet run of every list as the job runner does it (columns checked when due): one
+    # request per list in a fresh process (ids and today's schema verdict kept in the state
+    # store) as in a daemon (in memory).
+    assert ours["qf"]["requests"] == ours["qd"]["requests"] == 3  # people, source, target
+    assert ours["qf"]["detail"]["bench_source"]["items_seen"] == 0
     # (c) 1 % changed by a person: still one call, no history reads (editor from the feed).
     assert out["edited"] == 1
     assert ours["c"]["requests"] == 1

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ from sp_sync.errors import ConfigError, StoreError, StoreLocked
 from tests.contract.conftest import NO_POSTGRES, POSTGRES_URL
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-TABLES = {"items", "cursors", "item_changes", "runs", "outbox", "ledger", "alembic_version"}
+TABLES = {"items", "cursors", "item_changes", "runs", "outbox", "ledger", "resolved",
+          "alembic_version"}
 
 OPEN_IN_CHILD = """
 import sys
@@ -82,7 +84,7 @@ def test_migrations_upgrade_an_empty_file_and_enable_wal(tmp_path: Path) -> None
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert tables >= TABLES
-    assert version == [("0002",)]
+    assert version == [(_head(),)]
     assert mode == "wal"
 
 
@@ -245,3 +247,53 @@ def test_a_database_error_mid_sync_is_a_store_error_and_rolls_back(sql_store: Sq
 
     assert [i.id for i in sql_store.items("p")] == ["1"]
     assert sql_store.cursor("p") == "d1"
+
+
+def _head() -> str:
+    """The newest revision in versions/ (whatever the chain is named after merges)."""
+    from alembic.script import ScriptDirectory
+
+    from sp_sync.adapters.store.migrations import make_config
+
+    head = ScriptDirectory.from_config(make_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_sqlite_upsert_stores_the_same_text_as_the_sqlalchemy_statement(tmp_path: Path) -> None:
+    """The fast row path (fields JSON, datetimes as text) against SQLAlchemy's own insert."""
+    from datetime import timedelta, timezone
+
+    from sp_sync.adapters.store.tables import items as items_table
+
+    zones = [UTC, timezone(timedelta(hours=2)), None]
+    rows = [
+        MirrorItem(
+            "l", str(i), f'"{{E}},{i}"' if i % 3 else None,
+            {"Title": f"T{i} ä😀 \"q\"\n", "N": i * 1.5, "B": i % 2 == 0,
+             "Nested": {"x": [i, None]}, "Big": 2**60 + i, "Empty": None},
+            f"h{i}", None if i % 4 else f"https://x/{i}",
+            None if i % 5 == 0 else datetime(2026, 1 + i % 12, 1 + i % 28, i % 24, i % 60,
+                                              i % 60, (i * 7919) % 1_000_000,
+                                              tzinfo=zones[i % 3]),
+            None if i % 2 else "Anna", None if i % 6 else datetime(1999, 12, 31, 23, 59, 59,
+                                                                    tzinfo=UTC),
+        )
+        for i in range(60)
+    ]
+    fast_db, ref_db = tmp_path / "fast.db", tmp_path / "ref.db"
+    with SqlStore(f"sqlite:///{fast_db}") as fast, fast.list_sync("l") as tx:
+        tx.upsert(rows)
+    with SqlStore(f"sqlite:///{ref_db}") as ref, ref.engine.begin() as conn:
+        conn.execute(items_table.insert(), [
+            {"list_key": r.list_key, "item_id": r.id, "etag": r.etag, "fields": dict(r.fields),
+             "content_hash": r.content_hash, "web_url": r.web_url, "modified": r.modified,
+             "modified_by": r.modified_by, "deleted_at": r.deleted_at, "seen_gen": None}
+            for r in rows
+        ])
+
+    def dump(db: Path) -> list[Any]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT * FROM items ORDER BY item_id").fetchall()
+
+    assert dump(fast_db) == dump(ref_db) and len(dump(fast_db)) == 60

@@ -527,3 +527,31 @@ def test_outbox_entries_of_a_period(store: StateStore) -> None:
     found = store.outbox_entries("digest", "2026-W49")
     assert [(e.recipient, e.status) for e in found] == [("a@x.de", "sent"), ("b@x.de", "pending")]
     assert store.outbox_entries("digest", "2026-W51") == []
+
+
+def test_resolved_lookups_keep_value_and_age_per_kind(store: StateStore) -> None:
+    assert store.resolved("list", "site-a|Projekte") is None
+    store.put_resolved("list", {"site-a|Projekte": "guid-1", "site-a|Themen": "guid-2"}, T0)
+    store.put_resolved("site", {"https://x/sites/dtc": "site-a"}, T0 + timedelta(hours=1))
+    store.put_resolved("schema", {"projects": {"spec": "ab12", "problems": []}}, T0)
+
+    got = store.resolved("list", "site-a|Projekte")
+    assert got is not None and got.value == "guid-1" and got.at == T0
+    assert got.at.tzinfo is not None and got.at.utcoffset() == timedelta(0)
+    site = store.resolved("site", "https://x/sites/dtc")
+    assert site is not None and site.at == T0 + timedelta(hours=1)
+    schema = store.resolved("schema", "projects")
+    assert schema is not None and schema.value == {"spec": "ab12", "problems": []}
+    assert store.resolved("site", "site-a|Projekte") is None  # kinds are separate
+
+    later = T0 + timedelta(days=2)
+    store.put_resolved("list", {"site-a|Projekte": "guid-9"}, later)  # replaced, age renewed
+    again = store.resolved("list", "site-a|Projekte")
+    assert again is not None and (again.value, again.at) == ("guid-9", later)
+
+    store.drop_resolved("list", ["site-a|Projekte"])
+    assert store.resolved("list", "site-a|Projekte") is None
+    assert store.resolved("list", "site-a|Themen") is not None
+    store.drop_resolved("list")
+    assert store.resolved("list", "site-a|Themen") is None
+    assert store.resolved("site", "https://x/sites/dtc") is not None

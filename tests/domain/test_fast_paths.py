@@ -80,3 +80,24 @@ def test_known_digest_is_unchanged() -> None:
     assert content_hash(spec, {"N": 5, "SyncKey": "src:1"}) == (
         "be15a6a947a3ccdde3b7c73f95e82303cd7cdc89829fc62b46a97a6489692a26"
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_JSON)
+def test_json_text_set_up_once_is_byte_identical_to_json(value: Any) -> None:
+    import json
+
+    from sp_sync.domain import jsontext
+
+    assert jsontext.dumps(value) == json.dumps(value)
+    canonical_form = jsontext.encoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert canonical_form(value) == json.dumps(value, sort_keys=True, ensure_ascii=False,
+                                               separators=(",", ":"))

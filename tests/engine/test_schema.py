@@ -242,3 +242,42 @@ def test_columns_that_cannot_be_read_do_not_stop_the_pull(
     sp.log.clear()
     assert run_pull(svc, ["projects"], False)[0] == "ok"
     assert columns_requests(sp) == [f"{P}/columns"]  # not cached: tried again next run
+
+
+def test_a_fresh_process_keeps_the_daily_verdict_of_healthy_lists_only(
+    tenant: tuple[Services, StrictLists], tmp_path: Path
+) -> None:
+    from sp_sync.engine import schema as schema_mod
+
+    svc, sp = tenant
+    sources = [s for s in svc.mapping.lists if s.role == "source"]
+    assert run_pull(svc, [], False)[0] == "ok"
+    sp.retype_column(P, "Budget", {"text": {"allowMultipleLines": False}})
+
+    def fresh_process() -> Services:
+        """A new process (cron): no guard in memory, the same state file."""
+        svc.store.close()
+        schema_mod._GUARDS.pop(sp, None)
+        svc.store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+        sp.log.clear()
+        return svc
+
+    before = sp.stats.requests
+    assert run_pull(fresh_process(), [], False)[0] == "ok"  # the verdict is a day old at most
+    assert columns_requests(sp) == [] and sp.stats.requests - before == len(sources)
+
+    assert isinstance(svc.clock, FixedClock)
+    svc.clock.advance(timedelta(hours=25))
+    assert run_pull(fresh_process(), [], False)[0] == "partial"  # due: the retyped column
+    assert len(columns_requests(sp)) == len(sources)
+    # A list with a problem is checked on every run, in a fresh process too; the others not.
+    assert run_pull(fresh_process(), [], False)[0] == "partial"
+    assert columns_requests(sp) == [f"{P}/columns"]
+
+    # Another mapping of a list is checked again, whatever another process found.
+    specs = tuple(dataclasses.replace(s, columns=s.columns[:-1]) if s.key == "departments"
+                  else s for s in svc.mapping.lists)
+    svc.mapping = dataclasses.replace(svc.mapping, lists=specs)
+    assert run_pull(fresh_process(), [], False)[0] == "partial"
+    dept = svc.mapping.get("departments").title
+    assert sorted(columns_requests(sp)) == sorted([f"{P}/columns", f"{dept}/columns"])

@@ -1,15 +1,30 @@
 """SharePoint lists through Graph: ``ListSource`` + ``ListWriter`` + ``ListAdmin``.
 
-Site and list resolution use the office365 library (through our transport); delta, key
-lookups and writes are raw calls through the retry policy because the library drops the
-deltaLink and sends no If-Match.
+Site resolution uses the office365 library (through our transport); the lists collection,
+delta, key lookups and writes are raw calls through the retry policy because the library
+drops the deltaLink and sends no If-Match.
+
+Ids: a site id and the ids of a site's lists are looked up once and kept — in memory and,
+when a :class:`~sp_sync.ports.ResolvedStore` is given (the state store), across processes,
+so a run started by cron costs what a daemon's run costs (one delta request per list).
+List ids are stable GUIDs; kept ids are looked up again after :data:`ID_MAX_AGE` (a
+renamed list is then followed) or at once when Graph answers 404 for a kept id (a list
+deleted and re-created under the same title). When anything must be looked up, every list
+of the site is read in ONE request (``GET /sites/{id}/lists?$select=id,displayName``).
+
+Delta paging: the next page is fetched in a background thread while the caller processes
+the current one (at most one page ahead; its link is known as soon as a page arrives).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from office365.onedrive.lists.list import List as GraphList
@@ -24,118 +39,258 @@ from sp_sync.adapters.graph.wire import (
     raw_item,
 )
 from sp_sync.domain.model import RawItem, WriteAction, WriteOutcome
-from sp_sync.errors import GraphError, NotFound
-from sp_sync.ports import ColumnInfo, DeltaPage, ListRef, RequestStats
+from sp_sync.errors import CursorExpired, GraphError, NotFound, StoreError
+from sp_sync.ports import (
+    ColumnInfo,
+    DeltaPage,
+    ListRef,
+    RequestStats,
+    Resolved,
+    ResolvedStore,
+)
 
 log = logging.getLogger(__name__)
 
 DELTA_PAGE_SIZE = 1000
+ID_MAX_AGE = timedelta(days=1)  # kept ids older than this are looked up again
+_LIST_IN_URL = re.compile(r"/lists/([^/?#]+)/")
+
+_Page = tuple[list[RawItem], str | None, str | None]  # items, nextLink, deltaLink
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class GraphLists:
     """Reads, writes and provisions lists of one or more sites."""
 
-    def __init__(self, conn: GraphConnection, default_site_url: str) -> None:
+    def __init__(
+        self, conn: GraphConnection, default_site_url: str, kept: ResolvedStore | None = None
+    ) -> None:
         self.conn = conn
         self.default_site_url = default_site_url.rstrip("/")
-        self._sites: dict[str, str] = {}
-        self._lists: dict[tuple[str, str], str] = {}
+        self.kept = kept
+        self._sites: dict[str, tuple[str, datetime]] = {}  # url → (site id, looked up at)
+        self._lists: dict[tuple[str, str], tuple[str, datetime]] = {}  # (site, title) → …
         self._lock = threading.Lock()
+        # One read on the wire at a time: the delta prefetch thread and the callers' own
+        # reads (a daemon runs two jobs at once) share the session, the retry policy and
+        # its counters. Writes (writer.py) go through ``conn`` directly: the engine writes
+        # only after its pulls, never while a delta feed is open.
+        self._wire = threading.RLock()
 
     @property
     def stats(self) -> RequestStats:
         return self.conn.stats
 
+    def keep_in(self, kept: ResolvedStore | None) -> None:
+        """Keep looked-up ids in ``kept`` (the state store) from now on."""
+        self.kept = kept
+
+    # Keeping ids saves requests; a store that cannot keep them must not fail the run.
+    def _kept_get(self, kind: str, key: str) -> Resolved | None:
+        if self.kept is None:
+            return None
+        try:
+            return self.kept.resolved(kind, key)
+        except StoreError as exc:
+            log.warning("could not read kept %s ids (%s): looking them up", kind, exc)
+            return None
+
+    def _keep(self, kind: str, values: Mapping[str, str], at: datetime) -> None:
+        if self.kept is None:
+            return
+        try:
+            self.kept.put_resolved(kind, values, at)
+        except StoreError as exc:
+            log.warning("could not keep %s ids (%s): the next process looks them up", kind, exc)
+
+    def _drop(self, kind: str, keys: Sequence[str]) -> None:
+        if self.kept is None:
+            return
+        try:
+            self.kept.drop_resolved(kind, keys)
+        except StoreError as exc:
+            log.warning("could not forget kept %s ids (%s)", kind, exc)
+
+    def _get(self, path_or_url: str) -> Any:
+        with self._wire:
+            return self.conn.get_json(path_or_url)
+
     # ------------------------------------------------------------------ resolution
 
-    def site_id(self, site_url: str | None = None) -> str:
-        """``{host},{siteGuid},{webGuid}`` for a site URL (cached)."""
-        url = (site_url or self.default_site_url).rstrip("/")
+    def _cached(
+        self, cache: dict[Any, tuple[str, datetime]], key: Any, kind: str, kept_key: str
+    ) -> str | None:
+        """A fresh id from memory, else from the kept lookups (then also held in memory)."""
+        now = _now()
         with self._lock:
-            if url in self._sites:
-                return self._sites[url]
+            hit = cache.get(key)
+        if hit is not None and now - hit[1] < ID_MAX_AGE:
+            return hit[0]
+        found = self._kept_get(kind, kept_key)
+        if found is None or not isinstance(found.value, str) or now - found.at >= ID_MAX_AGE:
+            return None
+        with self._lock:
+            cache[key] = (found.value, found.at)
+        return found.value
+
+    def site_id(self, site_url: str | None = None) -> str:
+        """``{host},{siteGuid},{webGuid}`` for a site URL (kept, see the module docstring)."""
+        url = (site_url or self.default_site_url).rstrip("/")
+        hit = self._cached(self._sites, url, "site", url)
+        if hit is not None:
+            return hit
         try:
-            site: Site = self.conn.client.sites.get_by_url(url).execute_query()
+            with self._wire:
+                site: Site = self.conn.client.sites.get_by_url(url).execute_query()
         except NotFound as exc:
             raise NotFound(
                 f"SharePoint site {url} not found: check SP_SYNC_SITE_URL (or the list's "
                 "site_url) and that the app has access to this site", exc.status, exc.code,
             ) from None
+        at = _now()
         with self._lock:
-            self._sites[url] = str(site.id)
+            self._sites[url] = (str(site.id), at)
+        self._keep("site", {url: str(site.id)}, at)
         return str(site.id)
 
     def list_id(self, ref: ListRef) -> str:
-        """The list's id from its display name (cached)."""
+        """The list's id from its display name (kept, see the module docstring)."""
         site = self.site_id(ref.site_url)
-        key = (site, ref.title)
-        with self._lock:
-            if key in self._lists:
-                return self._lists[key]
-        found = self._find_list(site, ref.title)
+        hit = self._cached(self._lists, (site, ref.title), "list", _list_key(site, ref.title))
+        if hit is not None:
+            return hit
+        found = self._resolve_lists(site, ref.title)
         if found is None:
             raise NotFound(
                 f"list {ref.title!r} not found on site {ref.site_url or self.default_site_url}: "
                 "check the title in config/lists.toml or run `sp-sync provision`",
                 404, "itemNotFound",
             )
-        with self._lock:
-            self._lists[key] = found
         return found
 
-    def _find_list(self, site: str, title: str) -> str | None:
-        lists = self.conn.client.sites[site].lists
-        hits = lists.filter(f"displayName eq {odata_literal(title)}").get().execute_query()
-        for lst in hits:
-            if lst.display_name == title:
-                return str(lst.id)
-        # Hidden lists (User Information List) are not listed; address them by title.
+    def _resolve_lists(self, site: str, title: str) -> str | None:
+        """Every list of the site in one request (kept), then the wanted one's id."""
+        url: str | None = f"sites/{site}/lists?{query({'$select': 'id,displayName'})}"
+        ids: dict[str, str] = {}
+        while url:
+            body = self._get(url) or {}
+            for v in body.get("value") or []:
+                name, list_id = v.get("displayName"), v.get("id")
+                if isinstance(name, str) and isinstance(list_id, str) and list_id:
+                    ids.setdefault(name, list_id)
+            url = body.get("@odata.nextLink")
+        if title not in ids:
+            # Hidden lists (User Information List) are not listed; address them by title.
+            hidden = self._by_name(site, title)
+            if hidden is not None:
+                ids[title] = hidden
+        at = _now()
+        with self._lock:
+            for name, list_id in ids.items():
+                self._lists[(site, name)] = (list_id, at)
+        self._keep("list", {_list_key(site, n): i for n, i in ids.items()}, at)
+        return ids.get(title)
+
+    def _by_name(self, site: str, title: str) -> str | None:
         try:
-            one: GraphList = lists.get_by_name(title).get().execute_query()
+            with self._wire:
+                one: GraphList = (
+                    self.conn.client.sites[site].lists.get_by_name(title).get().execute_query()
+                )
         except NotFound:
             return None
         return str(one.id) if one.id else None
 
     def forget(self, ref: ListRef) -> None:
-        """Drop the cached list id (after the list was re-created)."""
+        """Drop the kept list id (after the list was re-created)."""
         with self._lock:
-            self._lists = {k: v for k, v in self._lists.items() if k[1] != ref.title}
+            gone = [k for k in self._lists if k[1] == ref.title]
+            for k in gone:
+                del self._lists[k]
+            sites = {site for site, _ in self._sites.values()}
+        self._drop("list", [_list_key(s, ref.title) for s in sites])
+
+    def _relocated(self, ref: ListRef, used: str | None) -> str | None:
+        """After a 404: the list's id looked up afresh when it differs from ``used``.
+
+        ``None`` when the id is the same (the 404 was about something else) or the list
+        is gone (the caller's 404 then stands)."""
+        self.forget(ref)
+        # Straight to Graph: the kept copy may still be visible until the forgetting commits.
+        fresh = self._resolve_lists(self.site_id(ref.site_url), ref.title)
+        if fresh is None or fresh == used:
+            return None
+        log.warning("list %r has a new id (deleted and re-created?): now %s", ref.title, fresh)
+        return fresh
 
     def items_path(self, ref: ListRef) -> str:
         return f"sites/{self.site_id(ref.site_url)}/lists/{self.list_id(ref)}/items"
 
     # ------------------------------------------------------------------ ListSource
 
+    def _delta_url(self, ref: ListRef, select: Sequence[str]) -> str:
+        params = {"$expand": expand_fields(select), "$top": str(DELTA_PAGE_SIZE)}
+        return self.conn.url(f"{self.items_path(ref)}/delta?{query(params)}")
+
+    def _page(self, ref: ListRef, url: str) -> _Page:
+        body = self._get(url)
+        if not isinstance(body, Mapping):
+            raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
+        items = [raw_item(v) for v in body.get("value") or []]
+        next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+        if not next_link and not delta_link:
+            raise GraphError(f"delta page of {ref.title!r} has neither nextLink nor deltaLink")
+        return items, next_link, delta_link
+
+    def _first_page(self, ref: ListRef, select: Sequence[str], cursor: str | None) -> _Page:
+        url = cursor or self._delta_url(ref, select)  # a stored deltaLink is followed verbatim
+        try:
+            return self._page(ref, url)
+        except NotFound:
+            m = _LIST_IN_URL.search(url)
+            fresh = self._relocated(ref, m.group(1) if m else None)
+            if fresh is None:
+                raise
+        if cursor:  # the cursor belongs to the deleted list: the new one is read in full
+            raise CursorExpired(
+                f"list {ref.title!r} was re-created (new id {fresh}): enumerating it again",
+                410, "listRecreated",
+            )
+        return self._page(ref, self._delta_url(ref, select))
+
     def delta(
         self, ref: ListRef, select: Sequence[str], cursor: str | None
     ) -> Iterator[DeltaPage]:
-        if cursor:
-            url = cursor  # the stored deltaLink, followed verbatim
-        else:
-            params = {"$expand": expand_fields(select), "$top": str(DELTA_PAGE_SIZE)}
-            url = self.conn.url(f"{self.items_path(ref)}/delta?{query(params)}")
-        while True:
-            body = self.conn.get_json(url)
-            if not isinstance(body, Mapping):
-                raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
-            items = [raw_item(v) for v in body.get("value") or []]
-            next_link = body.get("@odata.nextLink")
-            delta_link = body.get("@odata.deltaLink")
-            if next_link:
+        page = self._first_page(ref, select, cursor)
+        if not page[1]:  # one page (a quiet run): no thread
+            yield DeltaPage(items=page[0], delta_link=page[2])
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-prefetch")
+        ahead: Future[_Page] | None = None
+        try:
+            while True:
+                items, next_link, delta_link = page
+                if not next_link:
+                    yield DeltaPage(items=items, delta_link=delta_link)
+                    return
+                # Fetch (and decode) the next page while the caller stores this one; in
+                # this run's context, so its meter counts the request and its budget holds.
+                ahead = pool.submit(contextvars.copy_context().run, self._page, ref, next_link)
                 yield DeltaPage(items=items, next_link=next_link)
-                url = next_link
-            elif delta_link:
-                yield DeltaPage(items=items, delta_link=delta_link)
-                return
-            else:
-                raise GraphError(
-                    f"delta page of {ref.title!r} has neither nextLink nor deltaLink"
-                )
+                page = ahead.result()
+                ahead = None
+        finally:
+            # Abandoned mid-feed: the request in flight finishes (and is counted in this
+            # run's stats) before the generator is done.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def get_item(self, ref: ListRef, item_id: str, select: Sequence[str]) -> RawItem | None:
         params = {"$expand": expand_fields(select)}
         try:
-            body = self.conn.get_json(f"{self.items_path(ref)}/{item_id}?{query(params)}")
+            body = self._get(f"{self.items_path(ref)}/{item_id}?{query(params)}")
         except NotFound:
             return None
         return raw_item(body)
@@ -148,7 +303,7 @@ class GraphLists:
             "$expand": expand_fields(select),
             "$top": "2",
         }
-        body = self.conn.get_json(f"{self.items_path(ref)}?{query(params)}")
+        body = self._get(f"{self.items_path(ref)}?{query(params)}")
         hits = [raw_item(v) for v in (body or {}).get("value") or []]
         if len(hits) > 1:
             log.warning("%d items in %r share %s=%r; using the oldest",
@@ -159,7 +314,14 @@ class GraphLists:
 
     def columns(self, ref: ListRef) -> Sequence[ColumnInfo]:
         site = self.site_id(ref.site_url)
-        body = self.conn.get_json(f"sites/{site}/lists/{self.list_id(ref)}/columns")
+        list_id = self.list_id(ref)
+        try:
+            body = self._get(f"sites/{site}/lists/{list_id}/columns")
+        except NotFound:
+            fresh = self._relocated(ref, list_id)
+            if fresh is None:
+                raise
+            body = self._get(f"sites/{site}/lists/{fresh}/columns")
         return [column_info(c) for c in (body or {}).get("value") or []]
 
     def list_items(self, ref: ListRef, select: Sequence[str]) -> Iterator[RawItem]:
@@ -167,7 +329,7 @@ class GraphLists:
         params = {"$expand": expand_fields(select), "$top": "999"}
         url: str | None = self.conn.url(f"{self.items_path(ref)}?{query(params)}")
         while url:
-            body = self.conn.get_json(url) or {}
+            body = self._get(url) or {}
             for v in body.get("value") or []:
                 yield raw_item(v)
             url = body.get("@odata.nextLink")
@@ -185,3 +347,7 @@ class GraphLists:
         from sp_sync.adapters.graph.admin import ensure_list
 
         return ensure_list(self, ref, columns)
+
+
+def _list_key(site: str, title: str) -> str:
+    return f"{site}|{title}"

@@ -15,6 +15,10 @@ def parse_dt(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
+        return datetime.fromisoformat(value)  # Python 3.11 reads a trailing "Z" as UTC
+    except ValueError:
+        pass
+    try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
@@ -32,7 +36,12 @@ def _person(identity: Any) -> str | None:
 def raw_item(v: Mapping[str, Any]) -> RawItem:
     """A Graph ``listItem`` (from items, delta or a write response) as a :class:`RawItem`."""
     fields = v.get("fields") or {}
-    clean = {k: val for k, val in fields.items() if not k.startswith("@odata")}
+    clean = dict(fields)
+    clean.pop("@odata.etag", None)
+    for k in clean:  # other annotations are rare: look before building a filtered copy
+        if k[:1] == "@":
+            clean = {k: val for k, val in clean.items() if not k.startswith("@odata")}
+            break
     etag = v.get("eTag") or fields.get("@odata.etag")
     return RawItem(
         id=str(v.get("id") or fields.get("id") or fields.get("ID") or ""),

@@ -29,7 +29,7 @@ from sp_sync.adapters.store._common import (
 )
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
 from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry
+from sp_sync.ports import KeyIndexEntry, OutboxEntry, Resolved
 
 _UNSET: Any = object()
 
@@ -148,6 +148,7 @@ class MemoryStore:
         self._runs: dict[int, RunRecord] = {}
         self._outbox: dict[int, OutboxEntry] = {}
         self._ledger: dict[tuple[str, str], dict[str, Any]] = {}
+        self._resolved: dict[tuple[str, str], Resolved] = {}
         self._closed = False
 
     def _list(self, list_key: str) -> _ListState:
@@ -357,6 +358,27 @@ class MemoryStore:
     def ledger_periods(self, job: str) -> list[tuple[str, str]]:
         with self._lock:
             return sorted((p, r["status"]) for (j, p), r in self._ledger.items() if j == job)
+
+    # ------------------------------------------------------------------ resolved
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        with self._lock:
+            found = self._resolved.get((kind, key))
+            return None if found is None else Resolved(json_copy(found.value), found.at)
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        self._check_open()
+        with self._lock:
+            for key, value in values.items():
+                self._resolved[(kind, key)] = Resolved(json_copy(value), as_utc(at))
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        self._check_open()
+        with self._lock:
+            gone = [k for k in self._resolved
+                    if k[0] == kind and (keys is None or k[1] in keys)]
+            for k in gone:
+                del self._resolved[k]
 
     def close(self) -> None:
         self._closed = True

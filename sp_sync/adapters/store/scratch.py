@@ -18,7 +18,13 @@ from typing import Any
 
 from sp_sync.adapters.store.memory import MemoryStore
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
-from sp_sync.ports import KeyIndexEntry, ListSyncTransaction, OutboxEntry, StateStore
+from sp_sync.ports import (
+    KeyIndexEntry,
+    ListSyncTransaction,
+    OutboxEntry,
+    Resolved,
+    StateStore,
+)
 
 
 class ScratchStore:
@@ -31,6 +37,8 @@ class ScratchStore:
         self._lock = threading.Lock()
         self._mem_outbox: set[int] = set()
         self._marks: dict[int, OutboxEntry] = {}  # real entries "marked" during the dry run
+        self._resolved: dict[tuple[str, str], Resolved | None] = {}  # None: dropped
+        self._dropped: set[str] = set()  # kinds dropped whole
 
     # ------------------------------------------------------------------ mirror
 
@@ -166,6 +174,25 @@ class ScratchStore:
         merged = dict(self.base.ledger_periods(job))
         merged.update(self.mem.ledger_periods(job))
         return sorted(merged.items())
+
+    # ------------------------------------------------------------------ kept lookups
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        if (kind, key) in self._resolved:
+            return self._resolved[(kind, key)]
+        return None if kind in self._dropped else self.base.resolved(kind, key)
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        for key, value in values.items():
+            self._resolved[(kind, key)] = Resolved(value, at)
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        if keys is None:
+            self._dropped.add(kind)
+            self._resolved = {k: v for k, v in self._resolved.items() if k[0] != kind}
+            return
+        for key in keys:
+            self._resolved[(kind, key)] = None
 
     def close(self) -> None:
         """Drop the scratch copy; the real store stays open (its owner closes it)."""

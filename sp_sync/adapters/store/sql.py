@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -31,10 +32,18 @@ from sp_sync.adapters.store._common import (
 )
 from sp_sync.adapters.store.lock import FileLock
 from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
-from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
+from sp_sync.adapters.store.tables import (
+    cursors,
+    item_changes,
+    items,
+    ledger,
+    outbox,
+    resolved,
+    runs,
+)
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
 from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry
+from sp_sync.ports import KeyIndexEntry, OutboxEntry, Resolved
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)
@@ -116,6 +125,8 @@ class SqlStore:
         self._clock = clock or _utcnow
         self._lock: FileLock | None = None
         self._closed = False
+        # The connection of the list_sync block open in this thread (see put_resolved).
+        self._in_sync = threading.local()
         self._hint = "check SP_SYNC_STATE_URL"
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -258,8 +269,12 @@ class SqlStore:
                     sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": list_key}
                 )
             tx = SqlListSync(conn, list_key, self._clock)
-            yield tx
-            tx.finish()
+            self._in_sync.conn = conn
+            try:
+                yield tx
+                tx.finish()
+            finally:
+                self._in_sync.conn = None
 
     def cursor(self, list_key: str) -> str | None:
         with self._read("reading a cursor") as conn:
@@ -536,6 +551,49 @@ class SqlStore:
         )
         with self._read("reading the ledger") as conn:
             return [(r.period, r.status) for r in conn.execute(query)]
+
+    # ------------------------------------------------------------------ resolved
+
+    def resolved(self, kind: str, key: str) -> Resolved | None:
+        query = sa.select(resolved.c.value, resolved.c.resolved_at).where(
+            resolved.c.kind == kind, resolved.c.key == key
+        )
+        with self._read("reading a kept lookup") as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Resolved(row.value, row.resolved_at)
+
+    def put_resolved(self, kind: str, values: Mapping[str, Any], at: datetime) -> None:
+        if not values:
+            return
+        stmt = dialect_insert(self.dialect, resolved)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={"value": stmt.excluded.value, "resolved_at": stmt.excluded.resolved_at},
+        )
+        rows = [{"kind": kind, "key": k, "value": v, "resolved_at": at}
+                for k, v in values.items()]
+        with self._lookup_write("keeping a lookup") as conn:
+            conn.execute(stmt, rows)
+
+    def drop_resolved(self, kind: str, keys: Sequence[str] | None = None) -> None:
+        stmt = sa.delete(resolved).where(resolved.c.kind == kind)
+        if keys is not None:
+            stmt = stmt.where(resolved.c.key.in_(list(keys)))
+        with self._lookup_write("forgetting a lookup") as conn:
+            conn.execute(stmt)
+
+    @contextmanager
+    def _lookup_write(self, action: str) -> Iterator[sa.Connection]:
+        """Inside a ``list_sync`` block of this thread (a list id looked up again while its
+        pull runs): write in that transaction — a second writer would wait for it forever
+        on SQLite. Otherwise a transaction of its own."""
+        conn: sa.Connection | None = getattr(self._in_sync, "conn", None)
+        if conn is None:
+            with self._write(action) as own:
+                yield own
+            return
+        with self._errors(action):
+            yield conn
 
     # ------------------------------------------------------------------ lifecycle
 

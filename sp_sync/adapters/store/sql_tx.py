@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sp_sync.adapters.store._common import as_utc, id_sort_key
 from sp_sync.adapters.store.tables import cursors, item_changes, items
+from sp_sync.domain import jsontext
 from sp_sync.domain.model import FieldChange, MirrorItem
 
 COPY_THRESHOLD = 200  # rows from which PostgreSQL upserts go through COPY
@@ -69,10 +70,8 @@ class SqlListSync:
         # Ids marked before their row existed (mark_seen before upsert on the same page).
         self._pending_marks: set[str] = set()
         self._upsert = self._upsert_statement()
-        # SQLite: the upsert's SQL and each column's bind processor (built on first use).
-        self._sqlite_stmt: tuple[str, list[tuple[str, Callable[[Any], Any] | None]]] | None = (
-            None
-        )
+        # SQLite: the upsert's SQL and the fields' and datetimes' text (built on first use).
+        self._sqlite_stmt: tuple[str, _ToText, _ToText] | None = None
 
     def _upsert_statement(self) -> Any:
         stmt = dialect_insert(self._dialect, items)
@@ -92,12 +91,16 @@ class SqlListSync:
     def upsert(self, batch: Sequence[MirrorItem]) -> None:
         if not batch:
             return
-        rows = []
         for item in batch:
             if item.list_key != self._key:
                 raise ValueError(
                     f"item {item.id} belongs to list {item.list_key!r}, not to {self._key!r}"
                 )
+        if self._dialect == "sqlite":
+            self._sqlite_upsert(batch)
+            return
+        rows = []
+        for item in batch:
             pending = item.id in self._pending_marks
             rows.append(
                 {
@@ -116,25 +119,33 @@ class SqlListSync:
         # Graph may send the same item twice in a page: the last one wins (and a
         # multi-row INSERT … ON CONFLICT cannot touch one row twice).
         unique = list({r["item_id"]: r for r in rows}.values())
-        if self._dialect == "postgresql" and len(unique) >= COPY_THRESHOLD:
+        if len(unique) >= COPY_THRESHOLD:
             self._copy_upsert(unique)
-        elif self._dialect == "sqlite":
-            self._sqlite_upsert(unique)
         else:
             self._conn.execute(self._upsert, unique)
         self._pending_marks.difference_update(r["item_id"] for r in unique)
 
-    def _sqlite_upsert(self, rows: list[dict[str, Any]]) -> None:
+    def _sqlite_upsert(self, batch: Sequence[MirrorItem]) -> None:
         """SQLite: the same INSERT … ON CONFLICT as ``_upsert``, as plain executemany.
 
-        Values go through the columns' own SQLAlchemy bind processors (the stored text
-        is identical); only the per-row statement machinery is skipped (it cost more
-        than the write itself on a first sync).
+        The stored text is what the columns' SQLAlchemy bind processors give (checked
+        against them in the tests), built straight into the row tuple: the fields dict
+        with a JSON encoder set up once, datetimes as naive UTC text; any other value
+        goes through the column's own processor. Only the per-row statement machinery
+        and per-value dispatch are skipped (they cost more than the write itself on a
+        first sync).
         """
         if self._sqlite_stmt is None:
             dialect = self._conn.dialect
             names = [c.name for c in items.c]
-            procs = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in items.c]
+            procs = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect)
+                     for c in items.c}
+            # The row tuple below is built in this order, with these processors.
+            assert names == ["list_key", "item_id", "etag", "fields", "content_hash", "web_url",
+                             "modified", "modified_by", "deleted_at", "seen_gen"], names
+            assert [n for n, p in procs.items() if p is not None] == [
+                "fields", "modified", "deleted_at"]
+            assert procs["modified"] is not None and procs["fields"] is not None
             updates = ", ".join(
                 f"{n} = excluded.{n}" for n in names if n not in ("list_key", "item_id", "seen_gen")
             )
@@ -143,12 +154,22 @@ class SqlListSync:
                 f"ON CONFLICT (list_key, item_id) DO UPDATE SET {updates}, "
                 "seen_gen = coalesce(excluded.seen_gen, items.seen_gen)"
             )
-            self._sqlite_stmt = (sql, list(zip(names, procs, strict=True)))
-        sql, columns = self._sqlite_stmt
-        data = [
-            tuple(row[n] if p is None else p(row[n]) for n, p in columns) for row in rows
-        ]
-        self._conn.exec_driver_sql(sql, data)
+            self._sqlite_stmt = (sql, sqlite_json(procs["fields"]),
+                                 sqlite_datetime(procs["modified"]))
+        sql, fields_text, when_text = self._sqlite_stmt
+        key, gen, pending = self._key, self._gen, self._pending_marks
+        # The last duplicate wins (a multi-row upsert cannot touch one row twice).
+        data = {
+            item.id: (
+                key, item.id, item.etag, fields_text(item.fields), item.content_hash,
+                item.web_url, when_text(item.modified), item.modified_by,
+                when_text(item.deleted_at), gen if item.id in pending else None,
+            )
+            for item in batch
+        }  # fmt: skip
+        self._conn.exec_driver_sql(sql, list(data.values()))
+        if pending:
+            pending.difference_update(data)
 
     def _copy_upsert(self, rows: list[dict[str, Any]]) -> None:
         """PostgreSQL, big pages: COPY into a session temp table, then one INSERT … SELECT.
@@ -258,3 +279,28 @@ class SqlListSync:
                 set_={name: stmt.excluded[name] for name in values},
             )
         )
+
+
+_ToText = Callable[[Any], Any]
+
+
+def sqlite_json(proc: _ToText) -> _ToText:
+    """The JSON column's SQLite text: ``json.dumps`` of a dict (encoder set up once)."""
+
+    def text(value: Any) -> Any:
+        return jsontext.dumps(value) if type(value) is dict else proc(dict(value))
+
+    return text
+
+
+def sqlite_datetime(proc: _ToText) -> _ToText:
+    """``UTCDateTime`` on SQLite: naive UTC as ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+
+    def text(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return proc(value)
+
+    return text

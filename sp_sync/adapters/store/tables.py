@@ -128,3 +128,14 @@ ledger = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("detail", Json, nullable=False),
 )
+
+# Lookups kept across processes (site and list ids, schema verdicts) with their age, so a
+# run started by cron costs what a daemon's run costs (see ``sp_sync.ports.ResolvedStore``).
+resolved = sa.Table(
+    "resolved",
+    metadata,
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("key", sa.String(1000), primary_key=True),
+    sa.Column("value", Json),
+    sa.Column("resolved_at", UTCDateTime, nullable=False),
+)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from sp_sync.adapters.graph import source as source_mod
+from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.source import GraphLists
+from sp_sync.adapters.store import MemoryStore
 from sp_sync.emulator import Emulator, FaultRule
 from sp_sync.errors import CursorExpired, NotFound
-from sp_sync.ports import ListRef
+from sp_sync.ports import ListRef, Resolved, RunMeter, metered
 from tests.adapters.graph.conftest import graph_requests
 
 SELECT = ("Title", "Status", "VerantwortlichLookupId", "EditorLookupId")
@@ -142,3 +146,90 @@ def test_stored_cursor_from_another_port_is_rebased_and_foreign_hosts_refused(
     assert pages[-1].delta_link and len(graph_requests(clean)) == 1
     with pytest.raises(GraphError, match="refusing to follow"):
         list(lists.delta(projekte, SELECT, "https://evil.example/steal?token=x"))
+
+
+def test_ids_are_kept_in_the_store_for_the_next_process_and_all_lists_cost_one_request(
+    clean: Emulator, conn: GraphConnection, projekte: ListRef
+) -> None:
+    kept = MemoryStore()
+    first = GraphLists(conn, clean.info.site_url, kept)
+    themen = ListRef(clean.info.site_url, "Themen")
+    assert first.list_id(projekte) == clean.list_id("Projekte")
+    assert first.list_id(themen) == clean.list_id("Themen")  # read with the first
+    sent = graph_requests(clean)
+    assert len(sent) == 2 and sent[1]["path"].endswith("/lists")  # the site, every list
+    assert sent[1]["query"]["$select"] == "id,displayName"
+
+    clean.clear_requests()
+    again = GraphLists(conn, clean.info.site_url, kept)  # another process, same store
+    assert again.items_path(themen).endswith(f"/lists/{clean.list_id('Themen')}/items")
+    assert graph_requests(clean) == []
+
+    # Older than a day: looked up again (a renamed list is followed), in one request.
+    stale = datetime.now(UTC) - source_mod.ID_MAX_AGE - source_mod.ID_MAX_AGE
+    key = f"{clean.site_id}|Projekte"
+    kept.put_resolved("list", {key: "00000000-0000-0000-0000-000000000000"}, stale)
+    kept.put_resolved("site", {clean.info.site_url: clean.site_id}, stale)
+    third = GraphLists(conn, clean.info.site_url, kept)
+    assert third.list_id(projekte) == clean.list_id("Projekte")
+    assert len(graph_requests(clean)) == 2
+    fresh = kept.resolved("list", key)
+    assert fresh is not None and fresh.value == clean.list_id("Projekte") and fresh.at > stale
+
+
+def test_a_kept_id_that_answers_404_is_looked_up_again(
+    clean: Emulator, conn: GraphConnection, projekte: ListRef
+) -> None:
+    kept = MemoryStore()
+    kept.put_resolved("site", {clean.info.site_url: clean.site_id}, datetime.now(UTC))
+    kept.put_resolved("list", {f"{clean.site_id}|Projekte": "0000-gone"}, datetime.now(UTC))
+    lists = GraphLists(conn, clean.info.site_url, kept)
+    pages = list(lists.delta(projekte, SELECT, None))  # 404, lists read, delta again
+    live = sorted(i["id"] for i in clean.items("Projekte"))
+    assert sorted(i.id for p in pages for i in p.items if not i.deleted) == live
+    assert [r["status"] for r in graph_requests(clean)] == [404, 200, 200]
+    assert len(lists.columns(projekte)) > 3
+    link = pages[-1].delta_link
+    assert link is not None
+    old_cursor = link.replace(clean.list_id("Projekte"), "0000-gone")
+    with pytest.raises(CursorExpired, match="re-created"):  # a cursor of the gone list
+        list(lists.delta(projekte, SELECT, old_cursor))
+
+
+def test_full_delta_fetches_one_page_ahead_and_counts_every_request(
+    clean: Emulator, lists: GraphLists, projekte: ListRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
+    lists.list_id(projekte)
+    clean.clear_requests()
+    before = lists.stats.requests
+    feed = lists.delta(projekte, SELECT, None)
+    first = next(feed)
+    assert len(first.items) == 1 and first.next_link
+    feed.close()  # abandoned: the page fetched ahead is waited for and counted
+    assert len(graph_requests(clean)) == lists.stats.requests - before == 2
+
+    live = sorted(i["id"] for i in clean.items("Projekte"))
+    with metered(RunMeter()) as meter:  # the prefetch thread charges the run's meter too
+        pages = list(lists.delta(projekte, SELECT, None))
+    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) > 1
+    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
+    assert lists.stats.requests - before == 2 + len(pages)
+    assert meter.stats.requests == len(pages)
+
+
+def test_a_store_that_cannot_keep_ids_costs_requests_not_the_run(
+    clean: Emulator, conn: GraphConnection, projekte: ListRef
+) -> None:
+    from sp_sync.errors import StoreError
+
+    class Closed(MemoryStore):
+        def resolved(self, kind: str, key: str) -> Resolved | None:
+            raise StoreError("the state store is closed")
+
+    broken = Closed()
+    broken.close()  # writes refuse too
+    lists = GraphLists(conn, clean.info.site_url, broken)
+    assert lists.list_id(projekte) == clean.list_id("Projekte")
+    lists.forget(projekte)
+    assert lists.list_id(projekte) == clean.list_id("Projekte")

@@ -162,3 +162,19 @@ def test_overlapping_runs_each_keep_their_own_budget_and_figures() -> None:
     assert isinstance(errors.get("a"), BudgetExhausted)
     assert meters["a"].stats.waited_seconds == 50 and meters["b"].stats.waited_seconds == 20
     assert p.stats.waited_seconds == 70  # the connection's lifetime total
+
+
+def test_raw_item_drops_every_odata_annotation_and_reads_z_times_as_utc() -> None:
+    from datetime import UTC, datetime
+
+    from sp_sync.adapters.graph.wire import raw_item
+
+    plain = raw_item({"id": "4", "lastModifiedDateTime": "2026-01-02T03:04:05Z",
+                      "fields": {"@odata.etag": '"e,1"', "Title": "A", "N": 1}})
+    assert plain.fields == {"Title": "A", "N": 1} and plain.etag == '"e,1"'
+    assert plain.modified == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    more = raw_item({"id": "5", "eTag": '"e,2"', "createdDateTime": "2026-01-02T03:04:05.5Z",
+                     "fields": {"@odata.etag": '"e,1"', "@odata.type": "#x", "@odata.id": "y",
+                                "@other": 1, "Title": "B"}})
+    assert more.fields == {"@other": 1, "Title": "B"} and more.etag == '"e,2"'
+    assert more.created == datetime(2026, 1, 2, 3, 4, 5, 500000, tzinfo=UTC)
