@@ -94,3 +94,22 @@ def test_a_persons_edit_reaches_the_mirror_with_its_editor(tenant: Tenant) -> No
     changes = [c for c in svc.store.changes("projects") if c.item_id == item["id"]]
     assert [(c.column, c.old, c.new) for c in changes] == [("status", "Idee", "Planung")]
     assert changes[0].changed_by and "Becker" in changes[0].changed_by
+
+
+def test_the_shipped_mapping_reads_the_demo_site_without_a_schema_problem(
+    tenant: Tenant,
+) -> None:
+    """The emulator describes its demo site itself (emulator/seeds/dtc_site.toml); sp-sync
+    reaches it through config/lists.toml. The two must agree, list by list, column by
+    column — as the schema check before every pull sees it."""
+    from sp_sync.domain.schema import check_columns
+
+    mapping = tenant.config.mapping
+    checked = 0
+    for spec in mapping.lists:
+        if spec.key == "users":
+            continue
+        problems = check_columns(spec, tenant.svc.source.columns(tenant.svc.ref(spec)))
+        assert problems == [], [p.message for p in problems]
+        checked += 1
+    assert checked == len(mapping.lists) - 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sp_sync.app.demo import demo_clock
-from sp_sync.app.wiring import load_config, services
+from sp_sync.app.wiring import load_config, provision_targets, services
 from sp_sync.domain.model import ColumnType, ListMapping
 from sp_sync.emulator import Emulator
 from sp_sync.emulator.seeds.demo import demo_seed
@@ -51,6 +51,8 @@ def drifted(tmp_path: Path) -> Iterator[Tenant]:
     with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
         config = load_config(settings_for(emu, tmp_path))
         with services(config, clock=clock) as svc:
+            provision_targets(svc, config.mapping)  # the lists sp-sync writes, as an admin would
+            emu.clear_requests()
             yield Tenant(emu, config, svc, clock, seed)
 
 

@@ -1,8 +1,9 @@
 """The DTC demo tenant: the City of Mannheim's Digital Transformation Center site.
 
 Generated from small tables and a fixed random seed, so it is deterministic; every date is
-relative to ``today``, so digests and reminders always have something to show. Lists and
-columns come from ``config/lists.toml`` (through the mapping), never from names in here.
+relative to ``today``, so digests and reminders always have something to show. The site's
+lists and columns are described in ``dtc_site.toml`` beside this file (the emulator's own
+description of the tenant); the builders below name columns by that file's keys.
 The data contains deliberate problems (:data:`DATA_PROBLEMS`) for validation to find.
 Item ids and counts do not depend on ``today``.
 """
@@ -17,16 +18,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sp_sync.config.mapping import load_mapping
-from sp_sync.domain.model import ColumnType, ListMapping, ListSpec
-from sp_sync.domain.provisioning import column_definitions
-from sp_sync.errors import ConfigError
+from sp_sync.emulator.seeds.site_schema import SiteList, column_definitions, load_site
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOSTNAME = "mannheim.sharepoint.com"
 SITE_PATH = "sites/dtc"
 MAILBOX = "dtc@mannheim.de"
-USERS_LIST = "users"  # the User Information List comes from the seed's "users" array
 
 FIRST = ["Anna", "Jonas", "Leonie", "Mehmet", "Sophie", "Lukas", "Marie", "Felix", "Elif",
          "Paul", "Hannah", "David", "Laura", "Tobias", "Julia", "Niklas", "Sarah", "Stefan",
@@ -155,7 +152,7 @@ class DataProblem:
 class _Builder:
     """Collects items per list, converting logical values into Graph wire values."""
 
-    mapping: ListMapping
+    site: dict[str, SiteList]
     now: datetime
     rnd: random.Random
     users: list[dict[str, Any]]
@@ -167,9 +164,9 @@ class _Builder:
         rows = self.items.setdefault(key, [])
         item_id = len(rows) + 1
         fields: dict[str, Any] = {}
-        spec = self.mapping.get(key) if key in self.mapping else None
+        lst = self.site.get(key)
         for ckey, value in values.items():
-            col = _column(spec, ckey)
+            col = lst.columns.get(ckey) if lst is not None else None
             if col is not None and value is not None:
                 fields[col.field_name] = _wire(col.type, value)
         author, editor = self.rnd.choice(self.users[:DTC_TEAM]), self.rnd.choice(self.users)
@@ -184,13 +181,6 @@ class _Builder:
         return item_id
 
 
-def _column(spec: ListSpec | None, key: str) -> Any:
-    try:
-        return spec.column(key) if spec else None
-    except KeyError:  # the mapping no longer maps it: leave the field out
-        return None
-
-
 def _z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -199,17 +189,17 @@ def _local(day: date, hour: int = 0, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=BERLIN)
 
 
-def _wire(kind: ColumnType, value: Any) -> Any:
-    """A Python value in the shape Graph returns for ``kind`` (see ColumnType)."""
-    if kind is ColumnType.DATE:
+def _wire(kind: str, value: Any) -> Any:
+    """A Python value in the shape Graph returns for a column of type ``kind``."""
+    if kind == "date":
         return _z(_local(value))
-    if kind is ColumnType.DATETIME:
+    if kind == "datetime":
         return _z(value)
-    if kind in (ColumnType.PERSON, ColumnType.LOOKUP):
+    if kind in ("person", "lookup"):
         return str(value)
-    if kind is ColumnType.MULTILOOKUP:
+    if kind == "multilookup":
         return [{"LookupId": i, "LookupValue": t} for i, t in value]
-    if kind is ColumnType.URL:
+    if kind == "url":
         url, desc = value
         return {"Url": url, "Description": desc}
     return value
@@ -229,12 +219,12 @@ def _people(rnd: random.Random) -> list[dict[str, Any]]:
     return [{"id": 10 + i, "name": n, "email": _email(n)} for i, n in enumerate(names)]
 
 
-def _lists_file() -> Path:
-    for candidate in (Path(__file__).resolve().parents[3] / "config" / "lists.toml",
-                      Path.cwd() / "config" / "lists.toml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("config/lists.toml not found next to the package or in the cwd")
+SITE_FILE = Path(__file__).with_name("dtc_site.toml")
+
+
+def site() -> dict[str, SiteList]:
+    """The demo site's lists (``dtc_site.toml``)."""
+    return load_site(SITE_FILE)
 
 
 # --------------------------------------------------------------------------- the lists
@@ -400,11 +390,11 @@ def _trend_radar(b: _Builder) -> None:
 # --------------------------------------------------------------------------- the seed
 
 
-def _build(today: date, mapping: ListMapping) -> _Builder:
+def _build(today: date) -> _Builder:
     rnd = random.Random(20261201)  # fixed: the same tenant every time
     users = _people(rnd)
     now = _local(today, 6)
-    b = _Builder(mapping=mapping, now=now, rnd=rnd, users=users)
+    b = _Builder(site=site(), now=now, rnd=rnd, users=users)
     staff = users[DTC_TEAM:]
     coordinators = _departments(b, staff)
     dept_by_user = {p["id"]: 1 + (i // 2) % len(DEPARTMENTS) for i, p in enumerate(staff)}
@@ -415,15 +405,15 @@ def _build(today: date, mapping: ListMapping) -> _Builder:
     return b
 
 
-def demo_seed(today: date | None = None, lists_file: str | Path | None = None) -> dict[str, Any]:
-    """The demo tenant in the emulator's seed format, dated relative to ``today``."""
-    mapping = load_mapping(lists_file or _lists_file())
-    b = _build(today or date.today(), mapping)
+def demo_seed(today: date | None = None) -> dict[str, Any]:
+    """The demo tenant in the emulator's seed format, dated relative to ``today``: the
+    people's lists with their items (the lists sp-sync writes are created by
+    ``sp-sync provision``, as on a real site)."""
+    b = _build(today or date.today())
     lists = [
-        {"displayName": spec.title, "hidden": False,
-         "columns": column_definitions(spec, mapping), "items": b.items.get(spec.key, [])}
-        for spec in mapping.lists
-        if spec.key != USERS_LIST and spec.site_url is None
+        {"displayName": lst.title, "hidden": False,
+         "columns": column_definitions(lst, b.site), "items": b.items.get(lst.key, [])}
+        for lst in b.site.values()
     ]
     return {
         "hostname": HOSTNAME,
@@ -436,7 +426,7 @@ def demo_seed(today: date | None = None, lists_file: str | Path | None = None) -
 
 def demo_counts() -> dict[str, int]:
     """Items per logical list key (the same for every ``today``), plus "users"."""
-    b = _build(date(2026, 1, 5), load_mapping(_lists_file()))
+    b = _build(date(2026, 1, 5))
     return {"users": len(b.users), **{k: len(v) for k, v in b.items.items()}}
 
 
@@ -446,12 +436,5 @@ DEMO_COUNTS: dict[str, int] = {
 }
 
 
-def _problems() -> tuple[DataProblem, ...]:
-    try:
-        return tuple(_build(date(2026, 1, 5), load_mapping(_lists_file())).problems)
-    except (OSError, ConfigError):  # no mapping file next to an installed package
-        return ()
-
-
-#: The deliberate data problems (description, logical list key, item id).
-DATA_PROBLEMS: tuple[DataProblem, ...] = _problems()
+#: The deliberate data problems (description, list key, item id).
+DATA_PROBLEMS: tuple[DataProblem, ...] = tuple(_build(date(2026, 1, 5)).problems)
