@@ -144,9 +144,21 @@ class RunRecord:
     job: str
     started_at: datetime
     finished_at: datetime | None
-    status: str  # "running" | "ok" | "partial" | "failed"
+    status: str  # "running" | "ok" | "partial" | "failed" | "interrupted"
     stats: Mapping[str, Any] = field(default_factory=dict)
     message: str | None = None
+
+
+
+@dataclass(frozen=True)
+class LeaderInfo:
+    """Who holds the replicas' lease (``holder`` is ``host:pid:nonce``), with which fencing
+    token, until when (database time); ``valid`` is False once it has expired."""
+
+    holder: str
+    token: int
+    expires_at: datetime
+    valid: bool
 
 
 @dataclass(frozen=True)
@@ -283,6 +295,37 @@ class StateStore(Protocol):
 
     def ledger_periods(self, job: str) -> list[tuple[str, str]]:
         """(period, status) of a job, oldest first."""
+        ...
+
+    # Runs whose process died, and one leader among replicas (see docs/reliability.md).
+    def interrupt_runs(self, now: datetime, message: str) -> int:
+        """Mark every "running" run not started by this store's process as "interrupted"
+        with ``message``; returns how many. Call only where no other live process can
+        own a run: holding the SQLite lock, or as the replicas' new leader."""
+        ...
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        """Take or renew the leader lease for ``ttl_s`` seconds; the fencing token, or
+        ``None`` while another holder's lease is valid. Taking it over (or back after it
+        expired) always gives a new, higher token."""
+        ...
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        """Extend the lease if ``holder`` still holds it with ``token``; False if lost."""
+        ...
+
+    def release_lease(self, holder: str, token: int) -> None:
+        """End the lease now (clean shutdown), so a follower takes over at once."""
+        ...
+
+    def leader(self) -> LeaderInfo | None:
+        """The current (or last) lease holder; ``None`` if there never was one."""
+        ...
+
+    def fence(self, token: int | None) -> None:
+        """From now on every write transaction of this store first checks that ``token``
+        is still the lease's token, in the same transaction (``LeaseLost`` otherwise, and
+        nothing is written). ``None``: no check (single process)."""
         ...
 
     def close(self) -> None: ...

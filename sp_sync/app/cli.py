@@ -191,12 +191,18 @@ def run(
         int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")
     ] = None,
 ) -> None:
-    """Start the daemon: every enabled job on its schedule (Ctrl-C stops)."""
+    """Start the daemon: every enabled job on its schedule (Ctrl-C stops).
+
+    On PostgreSQL several replicas may run: jobs fire only in the one holding the leader
+    lease; the others stand by and take over within ``lease_seconds``."""
+    import threading
+
     from sp_sync.app.observability import Metrics
-    from sp_sync.app.scheduling import build_scheduler
+    from sp_sync.app.scheduling import Leadership, build_scheduler, interrupt_orphans
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
 
+    daemon_log = logging.getLogger("sp_sync.daemon")
     try:
         config = _config()
         with services(config) as svc:
@@ -204,29 +210,52 @@ def run(
                 metrics = Metrics()
                 svc.on_run.append(metrics.record)
                 metrics.serve(metrics_port)
+            lead: Leadership | None = None
 
             def fire(job: Any) -> None:
+                if lead is not None and not lead.leading():
+                    daemon_log.info("%s: not the leader, standing by", job.name)
+                    return
                 try:
                     outcome = run_job(svc, job)
-                    logging.getLogger("sp_sync.daemon").info(
-                        "%s: %s %s", job.name, outcome.status, outcome.message or ""
-                    )
+                    daemon_log.info("%s: %s %s", job.name, outcome.status, outcome.message or "")
                 except Exception:  # the daemon keeps running; the run history has it
-                    logging.getLogger("sp_sync.daemon").exception("%s crashed", job.name)
+                    daemon_log.exception("%s crashed", job.name)
 
-            if once_at_start:  # the ledger makes this idempotent: only what is due is sent
+            def catch_up() -> None:  # the ledger makes this idempotent: only what is due
                 for job in config.jobs:
                     if job.enabled and job.kind in ("digest", "reminders"):
                         fire(job)
+
+            store = svc.store
+            if getattr(store, "dialect", None) == "postgresql":
+                holder = str(getattr(store, "owner", "sp-sync"))
+
+                def gained(token: int) -> None:
+                    interrupt_orphans(store, holder)
+                    if once_at_start:  # not in the lease thread: renewals go on meanwhile
+                        threading.Thread(target=catch_up, name="sp-sync-catch-up",
+                                         daemon=True).start()
+
+                lead = Leadership(store, holder, float(config.settings.lease_seconds), gained)
+                lead.start()
+                if not lead.leading():
+                    console.print("another replica leads: standing by")
+            elif once_at_start:
+                catch_up()
             scheduler = build_scheduler(config.jobs, config.settings.zone, fire)
             # SIGTERM (systemd, kill) stops like Ctrl-C: running jobs finish their
             # transaction, then the store and its lock are released.
             signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
             console.print(f"sp-sync {__version__}: {len(config.jobs)} jobs scheduled")
-            with contextlib.suppress(KeyboardInterrupt, SystemExit):
-                scheduler.start()
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
+            try:
+                with contextlib.suppress(KeyboardInterrupt, SystemExit):
+                    scheduler.start()
+                if scheduler.running:
+                    scheduler.shutdown(wait=True)
+            finally:
+                if lead is not None:
+                    lead.stop()
             console.print("sp-sync stopped")
     except SpSyncError as exc:
         raise _fail(exc) from None

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     jobs_dir: Path = Path("jobs")
     outbox_dir: Path = Path("var/outbox")
     run_time_budget_s: int = Field(default=900, gt=0)
+    # Replicas on PostgreSQL: the leader's lease; a follower takes over within this time.
+    lease_seconds: int = Field(default=30, ge=3, le=600)
     # Mail
     mail_transport: Literal["graph", "smtp", "files"] = "graph"
     smtp_host: str | None = None

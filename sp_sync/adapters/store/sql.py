@@ -10,9 +10,13 @@ after the transaction was rolled back.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from sp_sync.adapters.store import migrations
 from sp_sync.adapters.store._common import (
+    LEASE_NAME,
     OUTBOX_STATUSES,
     RUN_STATUSES,
     as_utc,
@@ -30,10 +35,20 @@ from sp_sync.adapters.store._common import (
 )
 from sp_sync.adapters.store.lock import FileLock
 from sp_sync.adapters.store.sql_tx import SqlListSync, chunks, dialect_insert
-from sp_sync.adapters.store.tables import cursors, item_changes, items, ledger, outbox, runs
+from sp_sync.adapters.store.tables import (
+    cursors,
+    item_changes,
+    items,
+    leases,
+    ledger,
+    outbox,
+    runs,
+)
 from sp_sync.domain.model import FieldChange, MirrorItem
-from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, RunRecord
+from sp_sync.errors import LeaseLost, StoreError
+from sp_sync.ports import KeyIndexEntry, LeaderInfo, OutboxEntry, RunRecord
+
+log = logging.getLogger(__name__)
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)
@@ -81,6 +96,21 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def process_identity() -> str:
+    """``host:pid:nonce``: names this process in run records and the leader lease (the
+    nonce tells a restarted process with a recycled pid from its predecessor)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+INTERRUPTED_SQLITE = (
+    "interrupted: the sp-sync process running this job ended without finishing it "
+    "(killed, crashed, or the machine stopped); found when the state store was opened "
+    "again. Nothing was half-committed (each list's changes and cursor commit together), "
+    "and the job resumes from its last cursor on its next run. If this repeats, check the "
+    "service log and the host (memory limit, OOM killer, restarts)."
+)
+
+
 def normalise_url(url: str) -> URL:
     """``postgres://``/``postgresql://`` mean psycopg 3 (the driver we ship)."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
@@ -110,6 +140,8 @@ class SqlStore:
         self._lock: FileLock | None = None
         self._closed = False
         self._hint = "check SP_SYNC_STATE_URL"
+        self._fence: int | None = None
+        self.owner = process_identity()
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(
@@ -126,6 +158,12 @@ class SqlStore:
                     # Replicas starting together must not migrate at the same time.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(5957)"))
                 migrations.upgrade(conn)
+            if self._lock is not None:
+                # This process holds the file: a run still "running" belongs to a dead one.
+                found = self.interrupt_runs(_utcnow(), INTERRUPTED_SQLITE)
+                if found:
+                    log.warning("marked %d run(s) of an earlier, ended process as "
+                                "interrupted", found)
         except BaseException:
             self.close()
             raise
@@ -222,13 +260,32 @@ class SqlStore:
         return self._errors_hint(self._hint, action)
 
     @contextmanager
-    def _write(self, action: str) -> Iterator[sa.Connection]:
+    def _write(self, action: str, fenced: bool = True) -> Iterator[sa.Connection]:
         if self._closed:
             raise StoreError("the state store is closed")
         with self._errors(action), self._engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
+                if fenced and self._fence is not None:
+                    self._check_fence(conn, action)
                 yield conn
+
+    def _check_fence(self, conn: sa.Connection, action: str) -> None:
+        """The fencing check, in the write's own transaction: the lease row is read
+        ``FOR SHARE``, so no replica can take the lease over until this write commits."""
+        token = conn.execute(
+            sa.select(leases.c.token).where(leases.c.name == LEASE_NAME).with_for_update(
+                read=True
+            )
+        ).scalar()
+        if token != self._fence:
+            raise LeaseLost(
+                f"state store: {action} refused: this replica ({self.owner}) lost the leader "
+                f"lease (its token {self._fence}, now {token}); another replica leads and "
+                "runs the jobs. Nothing was written; no action needed unless this repeats "
+                "(then check for long pauses: CPU starvation, a stopped container, slow "
+                "database)"
+            )
 
     @contextmanager
     def _read(self, action: str) -> Iterator[sa.Connection]:
@@ -368,7 +425,8 @@ class SqlStore:
             return int(
                 conn.execute(
                     runs.insert()
-                    .values(job=job, started_at=started_at, status="running", stats={})
+                    .values(job=job, started_at=started_at, status="running", stats={},
+                            owner=self.owner)
                     .returning(runs.c.id)
                 ).scalar_one()
             )
@@ -404,6 +462,85 @@ class SqlStore:
                 )
                 for r in conn.execute(query)
             ]
+
+    def interrupt_runs(self, now: datetime, message: str) -> int:
+        with self._write("marking interrupted runs") as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.status == "running",
+                       sa.or_(runs.c.owner.is_(None), runs.c.owner != self.owner))
+                .values(status="interrupted", finished_at=now, message=message)
+            )
+            return int(done.rowcount or 0)
+
+    # ------------------------------------------------------------------ leader lease
+
+    def _db_now(self, conn: sa.Connection) -> datetime:
+        """The database's clock on PostgreSQL (replicas on several hosts agree on it)."""
+        if self.dialect == "postgresql":
+            value = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+            assert isinstance(value, datetime)
+            return value.astimezone(UTC)
+        return _utcnow()
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        with self._write("taking the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            until = now + timedelta(seconds=ttl_s)
+            row = conn.execute(
+                sa.select(leases).where(leases.c.name == LEASE_NAME).with_for_update()
+            ).first()
+            if row is None:
+                stmt = dialect_insert(self.dialect, leases).values(
+                    name=LEASE_NAME, holder=holder, token=1, expires_at=until, acquired_at=now
+                ).on_conflict_do_nothing(index_elements=["name"]).returning(leases.c.token)
+                return 1 if conn.execute(stmt).first() is not None else None
+            if row.expires_at > now:
+                if row.holder != holder:
+                    return None
+                conn.execute(
+                    leases.update().where(leases.c.name == LEASE_NAME).values(expires_at=until)
+                )
+                return int(row.token)
+            token = int(row.token) + 1
+            conn.execute(
+                leases.update().where(leases.c.name == LEASE_NAME).values(
+                    holder=holder, token=token, expires_at=until, acquired_at=now
+                )
+            )
+            return token
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        with self._write("renewing the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            done = conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == holder,
+                       leases.c.token == token, leases.c.expires_at > now)
+                .values(expires_at=now + timedelta(seconds=ttl_s))
+            )
+            return done.rowcount == 1
+
+    def release_lease(self, holder: str, token: int) -> None:
+        with self._write("releasing the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == holder,
+                       leases.c.token == token, leases.c.expires_at > now)
+                .values(expires_at=now)
+            )
+
+    def leader(self) -> LeaderInfo | None:
+        with self._read("reading the leader lease") as conn:
+            now = self._db_now(conn)
+            row = conn.execute(sa.select(leases).where(leases.c.name == LEASE_NAME)).first()
+        if row is None:
+            return None
+        return LeaderInfo(row.holder, int(row.token), row.expires_at, row.expires_at > now)
+
+    def fence(self, token: int | None) -> None:
+        self._fence = token
 
     # ------------------------------------------------------------------ outbox
 
