@@ -214,7 +214,7 @@ def run(
 
             def fire(job: Any) -> None:
                 if lead is not None and not lead.leading():
-                    daemon_log.info("%s: not the leader, standing by", job.name)
+                    daemon_log.debug("%s: not the leader, standing by", job.name)
                     return
                 try:
                     outcome = run_job(svc, job)
