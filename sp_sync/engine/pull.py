@@ -2,9 +2,16 @@
 
 Invariants kept here (see reference/limits-and-faults.md):
 
-* every page of one feed goes into ONE ``store.list_sync`` transaction and the cursor
-  (the last page's deltaLink) is set after the last page, inside it — a failure
-  anywhere rolls back items, history and cursor together;
+* short transactions: the feed is read first, its pages held in a spool (in memory up
+  to ``SPOOL_ITEMS`` items, beyond that in a temporary file, so memory stays flat); only
+  when the last page arrived are all pages applied in ONE ``store.list_sync``
+  transaction with the cursor (the last page's deltaLink) — no store transaction is
+  open across a network call or a throttle wait, and a failure anywhere leaves items,
+  history and cursor as they were;
+* the mass-delete guard: a pull that would tombstone more than ``mass_delete_share`` of
+  the list's live items (lists of at least ``MASS_DELETE_FLOOR`` items) raises
+  ``MassDeleteRefused`` inside that transaction — nothing is changed, the old cursor
+  stays — unless ``allow_mass_delete`` (``--allow-mass-delete``);
 * a deletion becomes a tombstone; during a full enumeration (no cursor, ``full=True``
   or after ``410 Gone``) ids the feed did not contain are tombstoned only after the
   last page arrived;
@@ -36,7 +43,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import pickle
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,7 +60,7 @@ from sp_sync.domain.model import (
     RawItem,
 )
 from sp_sync.domain.normalize import canonicalizer, content_hasher, parse_datetime, parse_id
-from sp_sync.errors import CursorExpired
+from sp_sync.errors import CursorExpired, MassDeleteRefused
 from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,9 @@ log = logging.getLogger(__name__)
 USERS_KEY = "users"
 USER_NAME_FIELD = "Title"  # the User Information List's display-name field (fixed name)
 ITEM_COLUMN = "*"  # FieldChange.column of a deletion of an item without mapped values
+SPOOL_ITEMS = 5000  # items of a feed held in memory before the spool moves to a temp file
+MASS_DELETE_SHARE = 0.5  # default share of a list's live items a pull may tombstone
+MASS_DELETE_FLOOR = 5  # smaller lists are not guarded (deleting 1 of 2 is no accident)
 
 
 @dataclass
@@ -139,7 +151,8 @@ class _Pull:
         self.quiet = set(quiet)  # field names whose changes are not history (new columns)
         # An empty mirror has nothing to compare with: no per-item reads (the big first
         # sync), and no history (nothing changed — the mirror was just empty).
-        self.empty = store.count(spec.key) == 0
+        self.live_before = store.count(spec.key)
+        self.empty = self.live_before == 0
         self.history = not (cursor is None and self.empty)
         # Deletions by absence only matter when the mirror had live items to lose.
         self.enumerate = cursor is None and not self.empty
@@ -271,7 +284,11 @@ class _Pull:
                                        kind=kind))
         return out
 
-    def finish(self, tx: ListSyncTransaction, cursor: str | None) -> None:
+    def finish(
+        self, tx: ListSyncTransaction, cursor: str | None, guard: float | None = None
+    ) -> None:
+        """Deletions by absence, the mass-delete guard (``guard``: the share; ``None``:
+        allowed), then the cursor."""
         self.flush(tx)
         if self.enumerate:
             unseen = tx.unseen_ids()
@@ -280,21 +297,78 @@ class _Pull:
                 self.prefetched = self.store.get_many(self.spec.key, chunk)
                 for item_id in chunk:
                     self.tombstone(tx, item_id)
+        live = self.live_before
+        deleted = self.result.deleted
+        if guard is not None and live >= MASS_DELETE_FLOOR and deleted > guard * live:
+            raise MassDeleteRefused(
+                f"pull of {self.spec.key} ({self.spec.title!r}) would mark {deleted} of its "
+                f"{live} mirrored items deleted ({deleted / live:.0%}, more than the guard's "
+                f"{guard:.0%}); nothing was changed and the list keeps its old cursor. Check "
+                "the list in SharePoint (a deleted or emptied list, lost permissions, a "
+                "replaced site); if the deletions are real, run the job once with "
+                "--allow-mass-delete"
+            )
         tx.set_cursor(cursor)
+
+
+class _Spool:
+    """A feed's pages until the feed is complete: in memory up to ``SPOOL_ITEMS`` items,
+    then pickled into an anonymous temporary file (our own data, read back once)."""
+
+    def __init__(self) -> None:
+        self._pages: list[Sequence[RawItem]] = []
+        self._items = 0
+        self._file: Any = None
+        self.count = 0
+
+    def add(self, items: Sequence[RawItem]) -> None:
+        self.count += 1
+        if self._file is None:
+            self._pages.append(items)
+            self._items += len(items)
+            if self._items <= SPOOL_ITEMS:
+                return
+            self._file = tempfile.TemporaryFile(prefix="sp-sync-pull-")  # noqa: SIM115
+            pages, self._pages = self._pages, []
+            for page in pages:
+                pickle.dump(list(page), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        pickle.dump(list(items), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[Sequence[RawItem]]:
+        if self._file is None:
+            yield from self._pages
+            return
+        self._file.seek(0)
+        for _ in range(self.count):
+            page: Sequence[RawItem] = pickle.load(self._file)  # our own file
+            yield page
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._pages = []
 
 
 def _pull_once(
     source: ListSource, store: StateStore, spec: ListSpec, ref: ListRef, now: datetime,
     cursor: str | None, skip: Collection[str], quiet: Collection[str] = (),
+    guard: float | None = MASS_DELETE_SHARE,
 ) -> PullResult:
     run = _Pull(store, spec, now, cursor, skip, quiet)
     select = pull_select(spec, skip)
-    with store.list_sync(spec.key) as tx:
+    spool = _Spool()
+    try:
         delta_link: str | None = None
-        for page in source.delta(ref, select, cursor):
-            run.page(tx, page.items)
+        for page in source.delta(ref, select, cursor):  # network only: no transaction open
+            spool.add(page.items)
             delta_link = page.delta_link
-        run.finish(tx, encode_cursor(select, skip, delta_link))
+        with store.list_sync(spec.key) as tx:  # local work only: short
+            for items in spool:
+                run.page(tx, items)
+            run.finish(tx, encode_cursor(select, skip, delta_link), guard)
+    finally:
+        spool.close()
     return run.result
 
 
@@ -316,13 +390,19 @@ def pull_list(
     now: datetime,
     full: bool = False,
     skip: Collection[str] | None = None,
+    *,
+    allow_mass_delete: bool = False,
+    mass_delete_share: float = MASS_DELETE_SHARE,
 ) -> PullResult:
     """Bring the mirror of one list up to date (see the module docstring).
 
     ``skip``: keys of mapped columns not to read (broken in SharePoint); their mirrored
     values are kept. ``None``: as when the stored cursor was made — so a pull that does
     not check the schema (a sync job's) neither reads broken columns nor flips the select.
+    ``allow_mass_delete``: let this pull tombstone more than ``mass_delete_share`` of the
+    list (otherwise ``MassDeleteRefused``, nothing changed).
     """
+    guard = None if allow_mass_delete else mass_delete_share
     raw = store.cursor(spec.key)
     stored = decode_cursor(raw) if raw else None
     if skip is None:
@@ -340,12 +420,12 @@ def pull_list(
         log.info("%s: no history for the first values of %s (new to the mirror)",
                  spec.key, ", ".join(sorted(quiet)))
     try:
-        result = _pull_once(source, store, spec, ref, now, cursor, skip, quiet)
+        result = _pull_once(source, store, spec, ref, now, cursor, skip, quiet, guard)
     except CursorExpired:
         if cursor is None:
             raise
         log.warning("delta cursor of %s expired (410): enumerating it again", spec.key)
-        result = _pull_once(source, store, spec, ref, now, None, skip, quiet)
+        result = _pull_once(source, store, spec, ref, now, None, skip, quiet, guard)
         result.cursor_reset = True
     result.select_changed = select_changed
     log.info(
@@ -398,10 +478,15 @@ def pull_lists(
     refs: Callable[[ListSpec], ListRef],
     now: datetime,
     full: bool = False,
+    *,
+    allow_mass_delete: bool = False,
+    mass_delete_share: float = MASS_DELETE_SHARE,
 ) -> dict[str, PullResult]:
     """Pull several lists in dependency order; one transaction per list."""
     results: dict[str, PullResult] = {}
     for key in dependency_order(mapping, keys):
         spec = mapping.get(key)
-        results[key] = pull_list(source, store, spec, refs(spec), now, full=full)
+        results[key] = pull_list(source, store, spec, refs(spec), now, full=full,
+                                 allow_mass_delete=allow_mass_delete,
+                                 mass_delete_share=mass_delete_share)
     return results
