@@ -44,6 +44,9 @@ class PullParams(_Params):
 
     lists: tuple[str, ...] = ()  # list keys; empty in the file = every list with role source
     full: bool = False  # full re-enumeration: reconciles deletions a delta may have missed
+    # The mirror's mass-delete guard: a pull tombstoning more than this share stops.
+    allow_mass_delete: bool = False
+    mass_delete_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class SyncParams(_Params):

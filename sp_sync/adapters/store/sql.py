@@ -251,6 +251,7 @@ class SqlStore:
                     "the database refused the statement: a hand-edited schema or a bug; "
                     "report it with this message"
                 )
+            hint = _what_happened(str(exc.orig)) or hint
             raise StoreError(
                 f"state store: {action} failed ({type(exc.orig).__name__}: "
                 f"{str(exc.orig).strip()}); {hint}"
@@ -655,6 +656,40 @@ class SqlStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+# What a database error means for the admin, by the driver's message (SQLite and psycopg
+# give no finer error classes for these).
+_DIAGNOSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("disk is full", "no space left", "could not extend file", "disk full"),
+     "the disk of the state store is full: nothing was committed (the run's lists keep "
+     "their cursors); free space or move the store, then the next run continues"),
+    (("malformed", "not a database", "corrupt", "invalid page"),
+     "the state store file is damaged: stop sp-sync, restore the file from the last backup "
+     "(or move it away: sp-sync then re-reads every list in full, but the mail ledger "
+     "restarts, so digests of the current period may go out again)"),
+    (("database is locked", "database table is locked"),
+     "another sp-sync process or thread held the SQLite file longer than the 10 s wait: "
+     "nothing was committed; the next run retries. If it repeats, run one sp-sync process "
+     "per file (or use PostgreSQL for several replicas)"),
+    (("server closed the connection", "terminating connection", "connection refused",
+      "could not connect", "connection is closed", "connection timed out",
+      "consuming input failed", "the connection is lost", "ssl syscall error"),
+     "the connection to PostgreSQL dropped: the transaction was rolled back and nothing "
+     "half-committed; the next run reconnects and continues. If it repeats, check the "
+     "server, the network and idle-connection timeouts"),
+    (("read-only", "readonly", "permission denied", "unable to open database"),
+     "sp-sync may not write the state store: check the file's (or the role's) permissions "
+     "and that the disk is mounted writable"),
+)
+
+
+def _what_happened(text: str) -> str | None:
+    lowered = text.lower()
+    for markers, hint in _DIAGNOSES:
+        if any(m in lowered for m in markers):
+            return hint
+    return None
 
 
 def _first(row: Any) -> Any:
