@@ -40,6 +40,9 @@ class DeltaPage:
     items: Sequence[RawItem]
     next_link: str | None = None
     delta_link: str | None = None
+    # Ids of items the adapter skipped as poison (over the bounds; reported there): the
+    # pull keeps their mirrored rows as they were instead of treating them as gone.
+    poisoned: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class RequestStats:
     throttled: int = 0
     waited_seconds: float = 0.0
     writes: int = 0
+    poisoned: int = 0  # items skipped because they broke the response bounds
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -72,6 +76,7 @@ class RequestStats:
             "throttled": self.throttled,
             "waited_seconds": round(self.waited_seconds, 3),
             "writes": self.writes,
+            "poisoned": self.poisoned,
         }
 
 

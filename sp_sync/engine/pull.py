@@ -61,7 +61,7 @@ from sp_sync.domain.model import (
 )
 from sp_sync.domain.normalize import canonicalizer, content_hasher, parse_datetime, parse_id
 from sp_sync.errors import CursorExpired, MassDeleteRefused
-from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
+from sp_sync.ports import DeltaPage, ListRef, ListSource, ListSyncTransaction, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class PullResult:
     updated: int = 0
     deleted: int = 0
     pages: int = 0
+    poisoned: int = 0  # items skipped as poison (see DeltaPage.poisoned)
     full_enumeration: bool = False
     cursor_reset: bool = False
     select_changed: bool = False  # the cursor was made for other fields: read in full
@@ -206,8 +207,13 @@ class _Pull:
             tx.upsert(list(self.upserts.values()))
             self.upserts.clear()
 
-    def page(self, tx: ListSyncTransaction, items: Sequence[RawItem]) -> None:
+    def page(
+        self, tx: ListSyncTransaction, items: Sequence[RawItem], poisoned: Sequence[str] = ()
+    ) -> None:
         self.result.pages += 1
+        self.result.poisoned += len(poisoned)
+        if poisoned and self.enumerate:  # present, only unreadable: not gone
+            tx.mark_seen(list(poisoned))
         self.result.items_seen += len(items)
         if not self.empty:
             self.prefetched = self.store.get_many(self.spec.key, [r.id for r in items])
@@ -311,37 +317,41 @@ class _Pull:
         tx.set_cursor(cursor)
 
 
+_SpooledPage = tuple[list[RawItem], list[str]]  # a page's items and its poisoned ids
+
+
 class _Spool:
     """A feed's pages until the feed is complete: in memory up to ``SPOOL_ITEMS`` items,
     then pickled into an anonymous temporary file (our own data, read back once)."""
 
     def __init__(self) -> None:
-        self._pages: list[Sequence[RawItem]] = []
+        self._pages: list[_SpooledPage] = []
         self._items = 0
         self._file: Any = None
         self.count = 0
 
-    def add(self, items: Sequence[RawItem]) -> None:
+    def add(self, page: DeltaPage) -> None:
         self.count += 1
+        entry: _SpooledPage = (list(page.items), list(page.poisoned))
         if self._file is None:
-            self._pages.append(items)
-            self._items += len(items)
+            self._pages.append(entry)
+            self._items += len(page.items)
             if self._items <= SPOOL_ITEMS:
                 return
             self._file = tempfile.TemporaryFile(prefix="sp-sync-pull-")  # noqa: SIM115
             pages, self._pages = self._pages, []
-            for page in pages:
-                pickle.dump(list(page), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            for spooled in pages:
+                pickle.dump(spooled, self._file, protocol=pickle.HIGHEST_PROTOCOL)
             return
-        pickle.dump(list(items), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def __iter__(self) -> Iterator[Sequence[RawItem]]:
+    def __iter__(self) -> Iterator[_SpooledPage]:
         if self._file is None:
             yield from self._pages
             return
         self._file.seek(0)
         for _ in range(self.count):
-            page: Sequence[RawItem] = pickle.load(self._file)  # our own file
+            page: _SpooledPage = pickle.load(self._file)  # our own file
             yield page
 
     def close(self) -> None:
@@ -361,11 +371,11 @@ def _pull_once(
     try:
         delta_link: str | None = None
         for page in source.delta(ref, select, cursor):  # network only: no transaction open
-            spool.add(page.items)
+            spool.add(page)
             delta_link = page.delta_link
         with store.list_sync(spec.key) as tx:  # local work only: short
-            for items in spool:
-                run.page(tx, items)
+            for items, poisoned in spool:
+                run.page(tx, items, poisoned)
             run.finish(tx, encode_cursor(select, skip, delta_link), guard)
     finally:
         spool.close()
@@ -433,6 +443,9 @@ def pull_list(
         spec.key, result.items_seen, result.created, result.updated, result.deleted,
         result.pages, " (full)" if result.full_enumeration else "",
     )
+    if result.poisoned:
+        log.warning("%s: %d item(s) skipped as unreadable (see the warnings above); their "
+                    "mirrored rows are kept as they were", spec.key, result.poisoned)
     return result
 
 

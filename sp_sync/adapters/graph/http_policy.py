@@ -11,6 +11,10 @@
   reached the server: ``AmbiguousRequest`` lets the caller look the result up instead.
   (429 is safe to retry: a throttled request was not processed.)
 * A per-run time budget: a wait that would end after it raises ``BudgetExhausted``.
+* Bounds: a body over ``max_response_bytes`` is refused while it streams in (never held
+  whole), JSON nested deeper than Python's decoder goes is refused — both as
+  ``BadResponse`` (final: the same answer would come again). Per-item bounds (depth,
+  value length) are checked where items are decoded (``wire.raw_items``).
 * Counts requests, retries, throttled answers, waited seconds and resource units.
 """
 
@@ -32,7 +36,7 @@ import requests
 from sp_sync.adapters.graph.auth import TokenProvider
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.errors import AmbiguousRequest, response_error
-from sp_sync.errors import BudgetExhausted, TransientError
+from sp_sync.errors import BadResponse, BudgetExhausted, TransientError
 from sp_sync.ports import RequestStats
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,10 @@ THROTTLE_STATUSES = frozenset({429, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 PACE_FRACTION = 0.2
 _JSON_ATTR = "_sp_sync_json"
+_CHUNK = 64 * 1024
+# Errors while a streamed body is read: the connection broke mid-answer.
+_BODY_ERRORS = (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError)
 _ITEM_PATH = re.compile(r"/items/[^/]+(/fields)?$")
 
 
@@ -228,13 +236,14 @@ class HttpPolicy:
             try:
                 resp = session.request(
                     method, url, json=json_body, data=data, headers=h,
-                    timeout=self.config.timeout_s,
+                    timeout=self.config.timeout_s, stream=True,
                 )
+                self._read_body(resp, method, url)
             except requests.ConnectTimeout as exc:  # nothing reached the server
                 last = f"connect timeout: {exc}"
                 self.wait(self.backoff(attempt), f"{method} {url}: {last}")
                 continue
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, *_BODY_ERRORS) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 if not idempotent:
                     raise AmbiguousRequest(
@@ -279,6 +288,33 @@ class HttpPolicy:
             f"({last}); the run ends partial and retries next time"
         )
 
+    def _read_body(self, resp: requests.Response, method: str, url: str) -> None:
+        """Read the streamed body, refusing it as soon as it passes the size bound."""
+        limit = self.config.max_response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise self._too_large(method, url, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                resp.close()
+                raise self._too_large(method, url, size, more=True)
+            chunks.append(chunk)
+        resp._content = b"".join(chunks)
+
+    def _too_large(self, method: str, url: str, size: int, more: bool = False) -> BadResponse:
+        limit = self.config.max_response_bytes
+        return BadResponse(
+            f"{method} {_short(url)}: the answer is {'over ' if more else ''}"
+            f"{size / 1e6:.1f} MB, more than the limit of {limit / 1e6:.1f} MB; refused "
+            "unread (nothing of it was applied). If the list really holds such large "
+            "items, raise the limit (GraphConfig.max_response_bytes) or page smaller; "
+            "otherwise a proxy or the service is misbehaving"
+        )
+
     @staticmethod
     def _parse_json(resp: requests.Response) -> bool:
         if resp.status_code in (202, 204) or not resp.content:
@@ -291,6 +327,13 @@ class HttpPolicy:
             setattr(resp, _JSON_ATTR, json.loads(resp.content))
         except ValueError:
             return False
+        except RecursionError:  # nesting deeper than the decoder goes: never valid Graph
+            raise BadResponse(
+                f"{resp.request.method if resp.request else ''} {_short(resp.url or '')}: "
+                "the answer's JSON is nested deeper than sp-sync decodes; refused (nothing "
+                "of it was applied). Graph never answers like this: check proxies between "
+                "sp-sync and Microsoft 365"
+            ) from None
         return True
 
     @staticmethod

@@ -17,11 +17,13 @@ from office365.onedrive.sites.site import Site
 
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.wire import (
+    Poisoned,
     column_info,
     expand_fields,
     odata_literal,
     query,
     raw_item,
+    raw_items,
 )
 from sp_sync.domain.model import RawItem, WriteAction, WriteOutcome
 from sp_sync.errors import GraphError, NotFound
@@ -122,19 +124,32 @@ class GraphLists:
             body = self.conn.get_json(url)
             if not isinstance(body, Mapping):
                 raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
-            items = [raw_item(v) for v in body.get("value") or []]
+            items, bad = raw_items(body.get("value"), self.conn.config.max_item_depth,
+                                   self.conn.config.max_value_chars)
+            poisoned = self._report(ref, bad)
             next_link = body.get("@odata.nextLink")
             delta_link = body.get("@odata.deltaLink")
             if next_link:
-                yield DeltaPage(items=items, next_link=next_link)
+                yield DeltaPage(items=items, next_link=next_link, poisoned=poisoned)
                 url = next_link
             elif delta_link:
-                yield DeltaPage(items=items, delta_link=delta_link)
+                yield DeltaPage(items=items, delta_link=delta_link, poisoned=poisoned)
                 return
             else:
                 raise GraphError(
                     f"delta page of {ref.title!r} has neither nextLink nor deltaLink"
                 )
+
+    def _report(self, ref: ListRef, bad: Sequence[Poisoned]) -> list[str]:
+        """Log each poisoned item (what the admin must fix) and count it; their ids."""
+        for p in bad:
+            log.warning(
+                "list %r: item %s skipped: %s. The rest of the page was applied; the item's "
+                "last mirrored values are kept until it is fixed in SharePoint",
+                ref.title, p.id or "(without id)", p.reason,
+            )
+        self.stats.poisoned += len(bad)
+        return [p.id for p in bad if p.id]
 
     def get_item(self, ref: ListRef, item_id: str, select: Sequence[str]) -> RawItem | None:
         params = {"$expand": expand_fields(select)}
