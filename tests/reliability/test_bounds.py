@@ -101,7 +101,7 @@ def test_item_shapes_that_are_poison() -> None:
         "a string",
         {"id": "4", "fields": {"Title": "y" * 20}},
     ]
-    items, poisoned = raw_items(page, max_depth=32, max_chars=10)
+    items, poisoned = raw_items(page, max_depth=32, max_chars=15)
     assert [i.id for i in items] == ["1"]
     reasons = {p.id: p.reason for p in poisoned}
     assert "nested deeper than 32" in reasons["2"]
