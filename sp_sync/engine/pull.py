@@ -51,6 +51,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from sp_sync import crashpoints
 from sp_sync.domain.model import (
     ColumnType,
     FieldChange,
@@ -372,6 +373,7 @@ def _pull_once(
         delta_link: str | None = None
         for page in source.delta(ref, select, cursor):  # network only: no transaction open
             spool.add(page)
+            crashpoints.reached("page")
             delta_link = page.delta_link
         with store.list_sync(spec.key) as tx:  # local work only: short
             for items, poisoned in spool:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from sp_sync import crashpoints
 from sp_sync.adapters.graph.auth import TokenProvider
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.errors import AmbiguousRequest, response_error
@@ -282,6 +283,9 @@ class HttpPolicy:
                     )
                 self.wait(self.backoff(attempt), f"{method} {_short(url)}: {last}")
                 continue
+            crashpoints.reached("request")
+            if method != "GET":
+                crashpoints.reached("write")
             return resp
         raise TransientError(
             f"{method} {_short(url)} still failing after {self.config.max_attempts} attempts "

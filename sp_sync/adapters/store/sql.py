@@ -25,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from sp_sync import crashpoints
 from sp_sync.adapters.store import migrations
 from sp_sync.adapters.store._common import (
     LEASE_NAME,
@@ -270,6 +271,7 @@ class SqlStore:
                 if fenced and self._fence is not None:
                     self._check_fence(conn, action)
                 yield conn
+        crashpoints.reached("commit")
 
     def _check_fence(self, conn: sa.Connection, action: str) -> None:
         """The fencing check, in the write's own transaction: the lease row is read
