@@ -252,7 +252,9 @@ class SqlStore:
                     "the database refused the statement: a hand-edited schema or a bug; "
                     "report it with this message"
                 )
-            hint = _what_happened(str(exc.orig)) or hint
+            diagnosis = _what_happened(str(exc.orig))
+            if diagnosis:
+                hint = f"{diagnosis}; {hint}"
             raise StoreError(
                 f"state store: {action} failed ({type(exc.orig).__name__}: "
                 f"{str(exc.orig).strip()}); {hint}"
@@ -674,8 +676,7 @@ _DIAGNOSES: tuple[tuple[tuple[str, ...], str], ...] = (
      "another sp-sync process or thread held the SQLite file longer than the 10 s wait: "
      "nothing was committed; the next run retries. If it repeats, run one sp-sync process "
      "per file (or use PostgreSQL for several replicas)"),
-    (("server closed the connection", "terminating connection", "connection refused",
-      "could not connect", "connection is closed", "connection timed out",
+    (("server closed the connection", "terminating connection", "connection is closed",
       "consuming input failed", "the connection is lost", "ssl syscall error"),
      "the connection to PostgreSQL dropped: the transaction was rolled back and nothing "
      "half-committed; the next run reconnects and continues. If it repeats, check the "
