@@ -151,18 +151,25 @@ class _Pull:
         self.names = {c.field_name for c in spec.columns}
         self.kept = {c.field_name for c in spec.columns if c.key in skip}
         self.quiet = set(quiet)  # field names whose changes are not history (new columns)
-        # An empty mirror has nothing to compare with: no per-item reads (the big first
-        # sync), and no history (nothing changed — the mirror was just empty).
-        self.live_before = store.count(spec.key)
-        self.empty = self.live_before == 0
-        self.history = not (cursor is None and self.empty)
-        # Deletions by absence only matter when the mirror had live items to lose.
-        self.enumerate = cursor is None and not self.empty
+        self.cursor = cursor
+        # Set by begin() once the list's transaction is open.
+        self.live_before, self.empty, self.history, self.enumerate = 0, True, False, False
         self.prefetched: Mapping[str, MirrorItem] = {}  # the mirror's rows of this page
         self.result = PullResult(spec.key, full_enumeration=cursor is None)
         self.changed: dict[str, _Known] = {}  # items changed in this feed only
         self.editors: dict[str, str | None] = {}
         self.upserts: dict[str, MirrorItem] = {}
+
+    def begin(self) -> None:
+        """Look at the mirror as it is now: called again once the list's transaction is
+        open (the feed was read without one; another process may have pulled meanwhile)."""
+        # An empty mirror has nothing to compare with: no per-item reads (the big first
+        # sync), and no history (nothing changed — the mirror was just empty).
+        self.live_before = self.store.count(self.spec.key)
+        self.empty = self.live_before == 0
+        self.history = not (self.cursor is None and self.empty)
+        # Deletions by absence only matter when the mirror had live items to lose.
+        self.enumerate = self.cursor is None and not self.empty
 
     # ---------------------------------------------------------------- lookups
 
@@ -376,6 +383,7 @@ def _pull_once(
             crashpoints.reached("page")
             delta_link = page.delta_link
         with store.list_sync(spec.key) as tx:  # local work only: short
+            run.begin()
             for items, poisoned in spool:
                 run.page(tx, items, poisoned)
             run.finish(tx, encode_cursor(select, skip, delta_link), guard)
