@@ -327,6 +327,13 @@ class StateStore(Protocol):
         """The current (or last) lease holder; ``None`` if there never was one."""
         ...
 
+    def job_lock(self, job: str, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the job's lock across processes for the block (PostgreSQL: a session
+        advisory lock, dropped by the server if the process dies); yields False when
+        ``wait`` is off and another process holds it. One process per SQLite file and
+        in memory: always True."""
+        ...
+
     def fence(self, token: int | None) -> None:
         """From now on every write transaction of this store first checks that ``token``
         is still the lease's token, in the same transaction (``LeaseLost`` otherwise, and

@@ -166,8 +166,16 @@ def run_job_cmd(
     try:
         config = _config()
         job = config.job(name)
-        with services(config) as svc:
-            outcome = run_job(svc, job, dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        with services(config) as svc, svc.store.job_lock(job.name, wait=False) as free:
+            if not free:  # PostgreSQL: a replica or another run-job runs it right now
+                err.print(f"{job.name} is running in another sp-sync process; waiting for "
+                          "it to finish, then running it here", highlight=False)
+                with svc.store.job_lock(job.name):
+                    outcome = run_job(svc, job, dry_run=dry_run,
+                                      allow_mass_delete=allow_mass_delete)
+            else:
+                outcome = run_job(svc, job, dry_run=dry_run,
+                                  allow_mass_delete=allow_mass_delete)
     except SpSyncError as exc:
         raise _fail(exc) from None
     if outcome.plan_text:
@@ -217,7 +225,12 @@ def run(
                     daemon_log.debug("%s: not the leader, standing by", job.name)
                     return
                 try:
-                    outcome = run_job(svc, job)
+                    with svc.store.job_lock(job.name, wait=False) as free:
+                        if not free:  # a run-job of the same job in another process
+                            daemon_log.info("%s: running in another process, skipped",
+                                            job.name)
+                            return
+                        outcome = run_job(svc, job)
                     daemon_log.info("%s: %s %s", job.name, outcome.status, outcome.message or "")
                 except Exception:  # the daemon keeps running; the run history has it
                     daemon_log.exception("%s crashed", job.name)

@@ -156,3 +156,27 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
         finally:
             kill_all(procs)
             store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_run_job_twice_at_once_on_postgres_writes_each_row_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """F18: two `sp-sync run-job public-projects` started together (an admin beside the
+    daemon, or a second replica's manual run): the job lock makes the second wait, and it
+    then finds every row in place — 16 rows, not 32."""
+    with Emulator(seed=demo_seed(), state_dir=tmp_path / "emulator", latency_ms=20) as emu:
+        env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(REPO / "jobs"))
+        procs = [subprocess.Popen([*SP_SYNC, "run-job", "public-projects"], env=env, cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        try:
+            outs = [p.communicate(timeout=150) for p in procs]
+        finally:
+            kill_all(procs)
+        assert [p.returncode for p in procs] == [0, 0], outs
+        wanted = {"projects:" + str(i["fields"]["Projektnummer"])
+                  for i in emu.items("Projekte") if i["fields"].get("_x00d6_ffentlich")}
+        rows = _public_rows(emu)
+        assert set(rows) == wanted and max(rows.values()) == 1

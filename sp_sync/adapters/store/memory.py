@@ -385,6 +385,10 @@ class MemoryStore:
             return None
         return replace(lease, valid=lease.expires_at > _utcnow())
 
+    @contextmanager
+    def job_lock(self, job: str, wait: bool = True) -> Iterator[bool]:
+        yield True  # one process; the daemon's scheduler runs a job once at a time
+
     def fence(self, token: int | None) -> None:
         self._fence = token
 

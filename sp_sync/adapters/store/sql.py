@@ -544,6 +544,31 @@ class SqlStore:
             return None
         return LeaderInfo(row.holder, int(row.token), row.expires_at, row.expires_at > now)
 
+    @contextmanager
+    def job_lock(self, job: str, wait: bool = True) -> Iterator[bool]:
+        """PostgreSQL: a session advisory lock in its own key space (two-int form, class
+        5958), on a connection in autocommit mode held for the block; SQLite: the file
+        lock already keeps other processes out."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        with self._errors(f"locking job {job!r}"), self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            args = {"job": job}
+            if wait:
+                conn.execute(sa.text("SELECT pg_advisory_lock(5958, hashtext(:job))"), args)
+                got = True
+            else:
+                got = bool(conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(5958, hashtext(:job))"), args
+                ).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(5958, hashtext(:job))"),
+                                 args)
+
     def fence(self, token: int | None) -> None:
         self._fence = token
 
