@@ -115,3 +115,26 @@ def test_a_stalled_leader_cannot_commit_on_postgres(pg_schema: str) -> None:
     finally:
         old.close()
         new.close()
+
+
+def test_job_lock_is_free_in_a_single_process_store(store: StateStore) -> None:
+    with store.job_lock("dtc-sync", wait=False) as free:
+        assert free
+
+
+@pytest.mark.postgres
+def test_job_lock_keeps_a_second_process_out_until_released(pg_schema: str) -> None:
+    assert POSTGRES_URL
+    one, two = SqlStore(POSTGRES_URL, schema=pg_schema), SqlStore(POSTGRES_URL, schema=pg_schema)
+    try:
+        with one.job_lock("public-projects") as held:
+            assert held
+            with two.job_lock("public-projects", wait=False) as free:
+                assert not free
+            with two.job_lock("dtc-sync", wait=False) as other:
+                assert other  # another job is not affected
+        with two.job_lock("public-projects", wait=False) as free:
+            assert free
+    finally:
+        one.close()
+        two.close()

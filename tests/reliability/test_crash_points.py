@@ -109,7 +109,7 @@ def test_pull_killed_between_pages_then_a_clean_run(cli: Cli) -> None:
 
 
 def test_pull_killed_right_after_a_commit_then_a_clean_run(cli: Cli) -> None:
-    cli.run("dtc-sync", crash="commit:4")  # the run record, then three lists committed
+    cli.run("dtc-sync", crash="commit:4")  # opening (orphan check), the run, two lists
     cli.run("dtc-sync")
     cli.mirror_equals_lists()
     statuses = cli.no_run_left_running()
