@@ -33,6 +33,17 @@ def _parse(spec: str) -> dict[str, int]:
 
 _LIMITS = _parse(os.environ.get(ENV, ""))
 _SEEN: Counter[str] = Counter()
+_RAISE: type[BaseException] | None = None
+
+
+def arm(limits: dict[str, int] | None, raise_: type[BaseException] | None = None) -> None:
+    """Set (``None``: clear) the crash points in-process, counting from now. ``raise_``:
+    raise this instead of ending the process (a seeded simulation runs many crashes in one
+    test process; a ``BaseException`` passes every ``except Exception`` like a real kill)."""
+    global _LIMITS, _RAISE
+    _LIMITS = dict(limits or {})
+    _RAISE = raise_
+    _SEEN.clear()
 
 
 def reached(kind: str) -> None:
@@ -41,6 +52,8 @@ def reached(kind: str) -> None:
         return
     _SEEN[kind] += 1
     if _SEEN[kind] == _LIMITS[kind]:
+        if _RAISE is not None:
+            raise _RAISE(f"crash after {kind} #{_SEEN[kind]}")
         sys.stderr.write(f"{ENV}: crashing after {kind} #{_SEEN[kind]}\n")
         sys.stderr.flush()
         os._exit(EXIT_CODE)

@@ -8,8 +8,9 @@ Invariants kept here (see reference/limits-and-faults.md):
   transaction with the cursor (the last page's deltaLink) — no store transaction is
   open across a network call or a throttle wait, and a failure anywhere leaves items,
   history and cursor as they were;
-* the mass-delete guard: a pull that would tombstone more than ``mass_delete_share`` of
-  the list's live items (lists of at least ``MASS_DELETE_FLOOR`` items) raises
+* the mass-delete guard: a full enumeration (first pull after a ``410``, ``full=True``)
+  that would tombstone more than ``mass_delete_share`` of the list's live items *because
+  they are missing from it* (lists of at least ``MASS_DELETE_FLOOR`` items) raises
   ``MassDeleteRefused`` inside that transaction — nothing is changed, the old cursor
   stays — unless ``allow_mass_delete`` (``--allow-mass-delete``);
 * a deletion becomes a tombstone; during a full enumeration (no cursor, ``full=True``
@@ -304,6 +305,7 @@ class _Pull:
         """Deletions by absence, the mass-delete guard (``guard``: the share; ``None``:
         allowed), then the cursor."""
         self.flush(tx)
+        deleted_before = self.result.deleted
         if self.enumerate:
             unseen = tx.unseen_ids()
             for start in range(0, len(unseen), 500):
@@ -311,15 +313,18 @@ class _Pull:
                 self.prefetched = self.store.get_many(self.spec.key, chunk)
                 for item_id in chunk:
                     self.tombstone(tx, item_id)
-        live = self.live_before
-        deleted = self.result.deleted
-        if guard is not None and live >= MASS_DELETE_FLOOR and deleted > guard * live:
+        # Only deletions by absence are guarded: an item the feed reports deleted was
+        # deleted (by a person, or by sp-sync's own guarded plan); an item merely missing
+        # from a re-enumeration may be a list that reads empty by mistake.
+        live, missing = self.live_before, self.result.deleted - deleted_before
+        if guard is not None and live >= MASS_DELETE_FLOOR and missing > guard * live:
             raise MassDeleteRefused(
-                f"pull of {self.spec.key} ({self.spec.title!r}) would mark {deleted} of its "
-                f"{live} mirrored items deleted ({deleted / live:.0%}, more than the guard's "
-                f"{guard:.0%}); nothing was changed and the list keeps its old cursor. Check "
-                "the list in SharePoint (a deleted or emptied list, lost permissions, a "
-                "replaced site); if the deletions are real, run the job once with "
+                f"pull of {self.spec.key} ({self.spec.title!r}) would mark {missing} of its "
+                f"{live} mirrored items deleted because a full read of the list no longer "
+                f"has them ({missing / live:.0%}, more than the guard's {guard:.0%}); "
+                "nothing was changed and the list keeps its old cursor. Check the list in "
+                "SharePoint (an emptied or replaced list, lost permissions, a view or "
+                "site problem); if the deletions are real, run the job once with "
                 "--allow-mass-delete"
             )
         tx.set_cursor(cursor)

@@ -79,7 +79,7 @@ def test_a_pull_that_would_tombstone_most_of_a_list_stops_and_keeps_its_cursor(
 
         with pytest.raises(MassDeleteRefused, match="--allow-mass-delete") as refused:
             pull_list(site.lists, site.store, spec, site.ref(spec), NOW)
-        assert "4 of its 6" in str(refused.value)
+        assert "4 of its 6 mirrored items deleted because a full read" in str(refused.value)
         assert site.store.count("projects") == 6 and site.store.cursor("projects") == cursor
 
         # A share the job allows, or the admin's flag, lets it through.
@@ -107,4 +107,16 @@ def test_pages_beyond_the_memory_bound_are_spooled_to_a_file(
         spec = site.mapping.get("projects")
         result = pull_list(site.lists, site.store, spec, site.ref(spec), NOW)
         assert result.pages == 6 and result.created == 12
+        assert site.mirror_equals_list("projects")
+
+
+def test_deletions_the_feed_reports_are_not_guarded(tmp_path: Path) -> None:
+    """A person (or sp-sync's own guarded plan) deleted most items: the delta feed says so
+    item by item — that is no read glitch, so the pull applies it."""
+    with open_site(tmp_path, projects=6) as site:
+        spec = site.mapping.get("projects")
+        pull_list(site.lists, site.store, spec, site.ref(spec), NOW)
+        for item in site.emu.items("Projekte")[:5]:
+            site.emu.delete_item("Projekte", item["id"], None)
+        assert pull_list(site.lists, site.store, spec, site.ref(spec), NOW).deleted == 5
         assert site.mirror_equals_list("projects")
