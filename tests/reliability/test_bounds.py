@@ -108,3 +108,11 @@ def test_item_shapes_that_are_poison() -> None:
     assert "not an object" in reasons["3"]
     assert reasons["4"].startswith("a text value of 20 characters")
     assert [p.id for p in poisoned].count(None) == 2
+
+
+def test_a_page_whose_value_is_not_a_list_is_refused_whole() -> None:
+    from sp_sync.adapters.graph.wire import raw_items
+
+    with pytest.raises(BadResponse, match="not a list"):
+        raw_items({"0": {"id": "1"}})
+    assert raw_items(None) == ([], [])

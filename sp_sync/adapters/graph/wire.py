@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from sp_sync.domain.model import RawItem
+from sp_sync.errors import BadResponse
 from sp_sync.ports import ColumnInfo
 
 
@@ -83,8 +84,13 @@ def raw_items(
     so the rest of the page goes through."""
     items: list[RawItem] = []
     poisoned: list[Poisoned] = []
-    if not isinstance(values, list):
-        return items, poisoned if values is None else [Poisoned(None, "value is not a list")]
+    if values is None:
+        return items, poisoned
+    if not isinstance(values, list):  # the whole page is unreadable: nothing to skip to
+        raise BadResponse(
+            f"a page's value is a {type(values).__name__}, not a list of items; refused "
+            "(nothing of it was applied); check proxies between sp-sync and Microsoft 365"
+        )
     for v in values:
         if not isinstance(v, Mapping):
             poisoned.append(Poisoned(None, f"an item that is a {type(v).__name__}"))
