@@ -303,10 +303,11 @@ class StateStore(Protocol):
         ...
 
     # Runs whose process died, and one leader among replicas (see docs/reliability.md).
-    def interrupt_runs(self, now: datetime, message: str) -> int:
-        """Mark every "running" run not started by this store's process as "interrupted"
-        with ``message``; returns how many. Call only where no other live process can
-        own a run: holding the SQLite lock, or as the replicas' new leader."""
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        """Mark every "running" run (of ``job``, or of all jobs) not started by this
+        store's process as "interrupted" with ``message``; returns how many. Call only
+        where no other live process can own such a run: holding the SQLite lock, holding
+        the job's lock (:meth:`job_lock`), or as the replicas' new leader."""
         ...
 
     def acquire_lease(self, holder: str, ttl_s: float) -> int | None:

@@ -160,6 +160,7 @@ def run_job_cmd(
     ] = False,
 ) -> None:
     """Run one job now."""
+    from sp_sync.app.scheduling import interrupt_job_orphans
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
 
@@ -171,9 +172,11 @@ def run_job_cmd(
                 err.print(f"{job.name} is running in another sp-sync process; waiting for "
                           "it to finish, then running it here", highlight=False)
                 with svc.store.job_lock(job.name):
+                    interrupt_job_orphans(svc.store, job.name)
                     outcome = run_job(svc, job, dry_run=dry_run,
                                       allow_mass_delete=allow_mass_delete)
             else:
+                interrupt_job_orphans(svc.store, job.name)
                 outcome = run_job(svc, job, dry_run=dry_run,
                                   allow_mass_delete=allow_mass_delete)
     except SpSyncError as exc:
@@ -206,7 +209,12 @@ def run(
     import threading
 
     from sp_sync.app.observability import Metrics
-    from sp_sync.app.scheduling import Leadership, build_scheduler, interrupt_orphans
+    from sp_sync.app.scheduling import (
+        Leadership,
+        build_scheduler,
+        interrupt_job_orphans,
+        interrupt_orphans,
+    )
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
 
@@ -230,6 +238,7 @@ def run(
                             daemon_log.info("%s: running in another process, skipped",
                                             job.name)
                             return
+                        interrupt_job_orphans(svc.store, job.name)
                         outcome = run_job(svc, job)
                     daemon_log.info("%s: %s %s", job.name, outcome.status, outcome.message or "")
                 except Exception:  # the daemon keeps running; the run history has it

@@ -174,6 +174,23 @@ class Leadership:
                             exc)
 
 
+INTERRUPTED_JOB = (
+    "interrupted: the process running this job ended before finishing it (killed, "
+    "crashed or lost its database connection); found when the job ran next. Nothing was "
+    "half-committed and the job resumed from its last cursor. If this repeats, check the "
+    "service log and the host (memory limit, OOM killer, database connection)."
+)
+
+
+def interrupt_job_orphans(store: StateStore, job: str) -> int:
+    """Holding the job's lock: a run of it still "running" elsewhere belongs to a dead
+    process (a live one would hold the lock)."""
+    found = store.interrupt_runs(datetime.now(UTC), INTERRUPTED_JOB, job=job)
+    if found:
+        log.warning("%s: marked %d unfinished earlier run(s) as interrupted", job, found)
+    return found
+
+
 def interrupt_orphans(store: StateStore, holder: str) -> int:
     """As the new leader: mark the runs that no live replica will finish as interrupted."""
     found = store.interrupt_runs(datetime.now(UTC), INTERRUPTED_REPLICA.format(holder=holder))

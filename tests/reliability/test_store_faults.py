@@ -5,6 +5,8 @@ next run converges."""
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,15 @@ from sqlalchemy import event
 
 from sp_sync.adapters.graph import source as graph_source
 from sp_sync.adapters.store.sql import SqlStore, normalise_url
+from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import MirrorItem
+from sp_sync.domain.normalize import content_hash
+from sp_sync.emulator import Emulator
+from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.pull import pull_list
 from sp_sync.errors import StoreError
 
-from .conftest import POSTGRES_URL
+from .conftest import POSTGRES_URL, REPO, SP_SYNC, env_for, sp_sync
 from .site import open_site
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -101,3 +107,53 @@ def test_postgres_connection_killed_inside_a_list_transaction(tmp_path: Path) ->
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_postgres_connections_killed_during_a_cli_run_then_a_clean_run(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """F12 with a real process: every PostgreSQL backend of `sp-sync run-job dtc-sync` is
+    terminated again and again while it pulls. The run ends with a clear outcome (or
+    reconnects and finishes); a clean run afterwards converges, and the run history shows
+    no run left "running"."""
+    assert POSTGRES_URL
+    admin = sa.create_engine(normalise_url(POSTGRES_URL))
+    kill = sa.text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    with Emulator(seed=demo_seed(), state_dir=tmp_path / "emulator", latency_ms=15) as emu:
+        env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(REPO / "jobs"))
+        proc = subprocess.Popen([*SP_SYNC, "run-job", "dtc-sync"], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        killed = 0
+        try:
+            while proc.poll() is None:
+                time.sleep(0.25)
+                with admin.begin() as conn:
+                    killed += int(conn.execute(kill).scalar_one())
+            out, errs = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            admin.dispose()
+        assert killed > 0
+        print(f"{killed} backends killed; the run ended with exit code {proc.returncode}")
+        assert proc.returncode in (0, 1, 4), out + errs  # an outcome, not a traceback
+        assert "Traceback" not in errs
+        clean = sp_sync(env, "run-job", "dtc-sync")
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+
+        mapping = load_mapping(REPO / "config" / "lists.toml")
+        with SqlStore(pg_url) as store:
+            for spec in mapping.lists:
+                if spec.role != "source":
+                    continue
+                live = {str(i["id"]): (i["eTag"], content_hash(spec, i["fields"]))
+                        for i in emu.items(spec.title)}
+                assert {i.id: (i.etag, i.content_hash) for i in store.items(spec.key)} == live
+            runs = store.runs()
+        assert not [r for r in runs if r.status == "running"]
+        assert all(r.message for r in runs if r.status == "interrupted")

@@ -345,7 +345,7 @@ class MemoryStore:
         with self._lock:
             return sorted((p, r["status"]) for (j, p), r in self._ledger.items() if j == job)
 
-    def interrupt_runs(self, now: datetime, message: str) -> int:
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
         return 0  # every run in memory belongs to this process
 
     def acquire_lease(self, holder: str, ttl_s: float) -> int | None:

@@ -468,13 +468,16 @@ class SqlStore:
                 for r in conn.execute(query)
             ]
 
-    def interrupt_runs(self, now: datetime, message: str) -> int:
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        query = runs.update().where(
+            runs.c.status == "running",
+            sa.or_(runs.c.owner.is_(None), runs.c.owner != self.owner),
+        )
+        if job is not None:
+            query = query.where(runs.c.job == job)
         with self._write("marking interrupted runs") as conn:
             done = conn.execute(
-                runs.update()
-                .where(runs.c.status == "running",
-                       sa.or_(runs.c.owner.is_(None), runs.c.owner != self.owner))
-                .values(status="interrupted", finished_at=now, message=message)
+                query.values(status="interrupted", finished_at=now, message=message)
             )
             return int(done.rowcount or 0)
 
