@@ -10,11 +10,13 @@
     │   ├── CursorExpired      410: the delta token is gone; enumerate again
     │   ├── ThresholdExceeded  the list view threshold refused a non-indexed query
     │   ├── TlsError           the server's certificate is not trusted: set ca_bundle
+    │   ├── BadResponse        an answer over the bounds (size, nesting, value length)
     │   └── TransientError     429/503/5xx/timeouts that outlived the retry policy
     │       └── BudgetExhausted  the run's time budget ran out while waiting
     ├── StoreError             the state store failed; the transaction was rolled back
-    │   └── StoreLocked        another sp-sync process owns the SQLite file
-    ├── MassDeleteRefused      the plan would delete too much; pass --allow-mass-delete
+    │   ├── StoreLocked        another sp-sync process owns the SQLite file
+    │   └── LeaseLost          another replica leads now; this one's writes are refused
+    ├── MassDeleteRefused      the plan (or a pull) would delete too much; --allow-mass-delete
     └── MailError              a mail transport failed
 """
 
@@ -90,8 +92,16 @@ class StoreLocked(StoreError):
     pass
 
 
+class LeaseLost(StoreError):
+    """The write's fencing token is no longer the lease's: another replica took over."""
+
+
 class MassDeleteRefused(SpSyncError):
     pass
+
+
+class BadResponse(GraphError):
+    """A Graph answer over the size, nesting or value-length bounds: refused, not retried."""
 
 
 class MailError(SpSyncError):

@@ -42,6 +42,9 @@ class DeltaPage:
     items: Sequence[RawItem]
     next_link: str | None = None
     delta_link: str | None = None
+    # Ids of items the adapter skipped as poison (over the bounds; reported there): the
+    # pull keeps their mirrored rows as they were instead of treating them as gone.
+    poisoned: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class RequestStats:
     throttled: int = 0
     waited_seconds: float = 0.0
     writes: int = 0
+    poisoned: int = 0  # items skipped because they broke the response bounds
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -74,6 +78,7 @@ class RequestStats:
             "throttled": self.throttled,
             "waited_seconds": round(self.waited_seconds, 3),
             "writes": self.writes,
+            "poisoned": self.poisoned,
         }
 
     def add(self, **counts: float) -> None:
@@ -183,6 +188,18 @@ class ListAdmin(Protocol):
 
 
 # --------------------------------------------------------------------------- State store
+
+
+@dataclass(frozen=True)
+@dataclass(frozen=True)
+class LeaderInfo:
+    """Who holds the replicas' lease (``holder`` is ``host:pid:nonce``), with which fencing
+    token, until when (database time); ``valid`` is False once it has expired."""
+
+    holder: str
+    token: int
+    expires_at: datetime
+    valid: bool
 
 
 @dataclass(frozen=True)
@@ -374,7 +391,49 @@ class MailLedger(Protocol):
         ...
 
 
-class StateStore(MirrorStore, RunHistory, MailLedger, ResolvedStore, Protocol):
+class Replicas(Protocol):
+    """Runs whose process died, and one leader among replicas (docs/reliability.md)."""
+
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        """Mark every "running" run (of ``job``, or of all jobs) not started by this
+        store's process as "interrupted" with ``message``; returns how many. Call only
+        where no other live process can own such a run: holding the SQLite lock, holding
+        the job's lock (:meth:`job_lock`), or as the replicas' new leader."""
+        ...
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        """Take or renew the leader lease for ``ttl_s`` seconds; the fencing token, or
+        ``None`` while another holder's lease is valid. Taking it over (or back after it
+        expired) always gives a new, higher token."""
+        ...
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        """Extend the lease if ``holder`` still holds it with ``token``; False if lost."""
+        ...
+
+    def release_lease(self, holder: str, token: int) -> None:
+        """End the lease now (clean shutdown), so a follower takes over at once."""
+        ...
+
+    def leader(self) -> LeaderInfo | None:
+        """The current (or last) lease holder; ``None`` if there never was one."""
+        ...
+
+    def job_lock(self, job: str, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the job's lock across processes for the block (PostgreSQL: a session
+        advisory lock, dropped by the server if the process dies); yields False when
+        ``wait`` is off and another process holds it. One process per SQLite file and
+        in memory: always True."""
+        ...
+
+    def fence(self, token: int | None) -> None:
+        """From now on every write transaction of this store first checks that ``token``
+        is still the lease's token, in the same transaction (``LeaseLost`` otherwise, and
+        nothing is written). ``None``: no check (single process)."""
+        ...
+
+
+class StateStore(MirrorStore, RunHistory, MailLedger, ResolvedStore, Replicas, Protocol):
     """sp-sync's own state, every role in one store (one SQL database or memory)."""
 
     def close(self) -> None: ...

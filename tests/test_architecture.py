@@ -13,22 +13,24 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sp_sync"
 
-# Layer → the sp_sync layers it may import (besides itself). "errors" and "clock" are the
-# small shared modules at the bottom (the error tree; the system clock).
+# Layer → the sp_sync layers it may import (besides itself). "errors", "clock" and
+# "crashpoints" are the small shared modules at the bottom (the error tree; the system
+# clock; the test switch that ends the process at a chosen step, docs/reliability.md).
 ALLOWED: dict[str, set[str]] = {
     "domain": {"errors"},
     "ports": {"domain", "errors"},
     "render": {"domain", "ports", "errors"},
-    "engine": {"domain", "ports", "errors"},
+    "engine": {"domain", "ports", "errors", "crashpoints"},
     "kinds": {"engine", "domain", "ports", "errors"},
-    "adapters": {"domain", "ports", "errors", "clock"},
+    "adapters": {"domain", "ports", "errors", "clock", "crashpoints"},
     "config": {"kinds", "domain", "errors"},
     "emulator": set(),  # a separate system: knows Graph, not sp-sync
     "testing": {"domain", "ports", "errors", "clock"},
     "app": {"config", "kinds", "engine", "adapters", "render", "emulator", "domain", "ports",
-            "errors", "clock", "testing"},
+            "errors", "clock", "testing", "crashpoints"},
     "errors": set(),
     "clock": {"ports"},
+    "crashpoints": set(),
 }
 
 

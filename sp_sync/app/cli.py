@@ -212,14 +212,25 @@ def run_job_cmd(
     ] = False,
 ) -> None:
     """Run one job now."""
+    from sp_sync.app.scheduling import interrupt_job_orphans
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
 
     try:
         config = _config()
         job = config.job(name)
-        with services(config) as svc:
-            outcome = run_job(svc, job, dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        with services(config) as svc, svc.store.job_lock(job.name, wait=False) as free:
+            if not free:  # PostgreSQL: a replica or another run-job runs it right now
+                err.print(f"{job.name} is running in another sp-sync process; waiting for "
+                          "it to finish, then running it here", highlight=False)
+                with svc.store.job_lock(job.name):
+                    interrupt_job_orphans(svc.store, job.name)
+                    outcome = run_job(svc, job, dry_run=dry_run,
+                                      allow_mass_delete=allow_mass_delete)
+            else:
+                interrupt_job_orphans(svc.store, job.name)
+                outcome = run_job(svc, job, dry_run=dry_run,
+                                  allow_mass_delete=allow_mass_delete)
     except SpSyncError as exc:
         raise _fail(exc) from None
     if outcome.dry_run:

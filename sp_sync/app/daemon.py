@@ -1,5 +1,10 @@
 """``sp-sync run``: the scheduler, the health/metrics endpoint and one start line that says
 what this process is connected to (tenant, site, store with its password hidden, jobs, port).
+
+On PostgreSQL several replicas may run: jobs fire only in the one holding the leader lease
+(``app.scheduling.Leadership``); the others stand by and take over within
+``lease_seconds``. Each firing holds the job's lock across processes, so a ``run-job`` of
+the same job elsewhere is never run twice at once.
 """
 
 from __future__ import annotations
@@ -7,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +27,12 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
                ) -> None:
     from sp_sync.app.health import HealthServer, Readiness
     from sp_sync.app.observability import Metrics
-    from sp_sync.app.scheduling import build_scheduler
+    from sp_sync.app.scheduling import (
+        Leadership,
+        build_scheduler,
+        interrupt_job_orphans,
+        interrupt_orphans,
+    )
     from sp_sync.app.wiring import services
     from sp_sync.engine.runner import run_job
 
@@ -42,14 +53,29 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
         if port is not None:
             bound = health.serve(port, settings.metrics_host)
 
+        lead: Leadership | None = None
+
         def fire(job: Any) -> None:
+            if lead is not None and not lead.leading():
+                log.debug("%s: not the leader, standing by", job.name)
+                return
             try:
-                outcome = run_job(svc, job)
+                with svc.store.job_lock(job.name, wait=False) as free:
+                    if not free:  # a run-job of the same job in another process
+                        log.info("%s: running in another process, skipped", job.name)
+                        return
+                    interrupt_job_orphans(svc.store, job.name)
+                    outcome = run_job(svc, job)
                 level = logging.INFO if outcome.status == "ok" else logging.WARNING
                 log.log(level, "%s: %s%s", job.name, outcome.status,
                         f" — {outcome.message}" if outcome.message else "")
             except Exception:  # the daemon keeps running; the run history has it
                 log.exception("%s crashed", job.name)
+
+        def catch_up() -> None:  # the ledger makes this idempotent: only what is due is sent
+            for job in config.jobs:
+                if job.enabled and KINDS[job.kind].sends_mail:
+                    fire(job)
 
         enabled = [j.name for j in config.jobs if j.enabled]
         log.info(
@@ -59,10 +85,23 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
             f"http://{settings.metrics_host}:{bound}/" if bound else "off (--metrics-port)",
         )
         try:
-            if once_at_start:  # the ledger makes this idempotent: only what is due is sent
-                for job in config.jobs:
-                    if job.enabled and KINDS[job.kind].sends_mail:
-                        fire(job)
+            store = svc.store
+            if getattr(store, "dialect", None) == "postgresql":
+                # Several replicas may run: jobs fire only in the one holding the lease.
+                holder = str(getattr(store, "owner", "sp-sync"))
+
+                def gained(token: int) -> None:
+                    interrupt_orphans(store, holder)
+                    if once_at_start:  # not in the lease thread: renewals go on meanwhile
+                        threading.Thread(target=catch_up, name="sp-sync-catch-up",
+                                         daemon=True).start()
+
+                lead = Leadership(store, holder, float(settings.lease_seconds), gained)
+                lead.start()
+                if not lead.leading():
+                    log.info("another replica leads: standing by")
+            elif once_at_start:
+                catch_up()
             scheduler = build_scheduler(config.jobs, settings.zone, fire)
             readiness.scheduler_running = lambda: bool(scheduler.running)
             # SIGTERM (systemd, docker stop) stops like Ctrl-C: running jobs finish their
@@ -73,6 +112,8 @@ def run_daemon(config: Any, *, once_at_start: bool = True, metrics_port: int | N
             if scheduler.running:
                 scheduler.shutdown(wait=True)
         finally:
+            if lead is not None:
+                lead.stop()
             health.close()
         log.info("sp-sync stopped")
 

@@ -179,6 +179,8 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # health and metrics; 0.0.0.0 only behind a firewall
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
     stale_after_h: int = Field(default=26, gt=0)  # /readyz: a source older than this is stale
+    # Replicas on PostgreSQL: the leader's lease; a follower takes over within this time.
+    lease_seconds: int = Field(default=30, ge=3, le=600)
     # Mail
     mail_transport: Literal["graph", "smtp", "files"] = "graph"
     smtp_host: str | None = None

@@ -589,11 +589,15 @@ def build_trends(records: Mapping[str, Sequence[Record]]) -> tuple[TrendGroup, .
     return tuple(TrendGroup(k, tuple(sorted(groups[k], key=lambda i: i.title))) for k in keys)
 
 
+# A run whose process died is a failure too (it was marked "interrupted" at the next start).
+FAILED_RUN_STATUSES = frozenset({"failed", "partial", "interrupted"})
+
+
 def build_health(health: HealthInput, since: datetime) -> Health:
     failed = tuple(
         FailedRun(r.job, r.started_at, r.status, r.message)
         for r in sorted(health.runs, key=lambda r: r.started_at)
-        if r.status in ("failed", "partial") and r.started_at > since
+        if r.status in FAILED_RUN_STATUSES and r.started_at > since
     )
     return Health(
         last_sync=tuple(sorted(health.last_sync.items())),

@@ -255,6 +255,6 @@ class RunRecord:
     job: str
     started_at: datetime
     finished_at: datetime | None
-    status: str  # "running" | "ok" | "partial" | "failed" (a dry run: stats["dry_run"])
+    status: str  # "running" | "ok" | "partial" | "failed" | "interrupted" (dry run: stats)
     stats: Mapping[str, Any] = field(default_factory=dict)
     message: str | None = None

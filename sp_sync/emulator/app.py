@@ -14,6 +14,15 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sp_sync.emulator.control import (
+    ControlError,
+    EditIn,
+    Empty,
+    ItemRef,
+    ListIn,
+    parse,
+    parse_rules,
+)
 from sp_sync.emulator.graph import Graph
 from sp_sync.emulator.wire import JSON_TYPE, Req, Resp, dumps, json_resp
 
@@ -107,49 +116,86 @@ class EmulatorApp:
 
     # -- control API -----------------------------------------------------------------------
     def _control(self, method: str, what: str, body: bytes) -> Resp:
+        """The control API: every input validated first (``control.py``), 400 naming the
+        field otherwise; a request is applied whole or not at all."""
         emu = self.emu
         try:
-            data = json.loads(body) if body else {}
+            try:
+                data = json.loads(body) if body else None
+            except ValueError as exc:
+                raise ControlError(f"invalid input: (body): not JSON ({exc})",
+                                   [{"field": "(body)", "message": "not JSON"}]) from None
             if what == "requests" and method == "GET":
+                parse(Empty, data)
                 return json_resp(200, {"value": emu.requests()})
             if what == "requests" and method == "DELETE":
+                parse(Empty, data)
                 emu.clear_requests()
                 return Resp(204)
             if what == "mail" and method == "GET":
+                parse(Empty, data)
                 return json_resp(200, {"value": emu.mail()})
             if what == "faults" and method == "GET":
+                parse(Empty, data)
                 return json_resp(200, {"value": [r.to_dict() for r in emu.faults.rules()]})
             if what == "faults" and method == "POST":
-                rules = data if isinstance(data, list) else [data]
-                added = [emu.faults.add_json(r).to_dict() for r in rules]
+                rules = parse_rules(data)  # all valid, or none added
+                added = [r.to_dict() for r in emu.faults.add_all(rules)]
                 return json_resp(201, {"value": added})
             if what == "faults" and method == "DELETE":
+                parse(Empty, data)
                 emu.faults.clear()
                 return Resp(204)
             if what == "edit" and method == "POST":
-                if data.get("id") is None:
-                    new_id = emu.create_item(
-                        data["list"], data.get("fields") or {}, data.get("user")
-                    )
+                edit: EditIn = parse(EditIn, data)
+                self._known_list(edit.list)
+                if edit.id is None:
+                    new_id = emu.create_item(edit.list, dict(edit.fields), edit.user)
                     return json_resp(201, {"id": new_id})
-                item = emu.edit(
-                    data["list"], data["id"], data.get("fields") or {}, data.get("user")
-                )
+                self._known_item(edit.list, edit.id)
+                item = emu.edit(edit.list, edit.id, dict(edit.fields), edit.user)
                 return json_resp(200, item)
             if what == "delete" and method == "POST":
-                emu.delete_item(data["list"], data["id"], data.get("user"))
+                ref: ItemRef = parse(ItemRef, data)
+                self._known_item(ref.list, ref.id)
+                emu.delete_item(ref.list, ref.id, ref.user)
                 return Resp(204)
             if what == "invalidate-delta" and method == "POST":
-                emu.invalidate_delta(data["list"])
+                lst: ListIn = parse(ListIn, data)
+                self._known_list(lst.list)
+                emu.invalidate_delta(lst.list)
                 return Resp(204)
             if what == "reset" and method == "POST":
+                parse(Empty, data)
                 emu.reset()
                 return Resp(204)
             if what == "items" and method == "GET":
-                return json_resp(200, {"value": emu.items(data.get("list", ""))})
-        except (KeyError, ValueError, TypeError) as exc:
+                wanted: ListIn = parse(ListIn, data)
+                self._known_list(wanted.list)
+                return json_resp(200, {"value": emu.items(wanted.list)})
+        except ControlError as exc:
+            return json_resp(400, {"error": {"code": "badRequest", "message": str(exc),
+                                             "details": exc.fields}})
+        except (KeyError, ValueError, TypeError) as exc:  # the emulator refused the values
             return json_resp(400, {"error": {"code": "badRequest", "message": repr(exc)}})
         return json_resp(404, {"error": {"code": "notFound", "message": what}})
+
+    def _known_list(self, title: str) -> None:
+        try:
+            self.emu._list(title)
+        except KeyError:
+            raise ControlError(f"invalid input: list: there is no list {title!r}",
+                               [{"field": "list", "message": f"no list {title!r}"}]) from None
+
+    def _known_item(self, title: str, item_id: str | int) -> None:
+        self._known_list(title)
+        try:
+            known = int(item_id) in self.emu._list(title).items
+        except ValueError:
+            known = False
+        if not known:
+            raise ControlError(f"invalid input: id: list {title!r} has no item {item_id!r}",
+                               [{"field": "id", "message": f"no item {item_id!r}"}])
 
 
 def _ids(resp: Resp) -> dict[str, str]:

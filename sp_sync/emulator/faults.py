@@ -11,6 +11,10 @@ kinds:
   slow         wait ``delay_ms`` then answer normally
   truncate     execute, then send only the first half of the JSON body
   html         answer 200 with an HTML error page instead of JSON
+  oversize     execute, then pad the JSON answer to ``size`` bytes (still valid JSON)
+  deep         answer 200 with JSON arrays nested ``depth`` levels deep
+
+Rules sent over HTTP are validated strictly first (``sp_sync.emulator.control``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("status", "after_write", "edit", "reset", "slow", "truncate", "html")
+KINDS = ("status", "after_write", "edit", "reset", "slow", "truncate", "html", "oversize",
+         "deep")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class FaultRule:
     fields: dict[str, Any] | None = None  # changes for kind "edit"
     code: str | None = None  # Graph error code override
     message: str | None = None
+    size: int = 10_000_000  # bytes, for kind "oversize"
+    depth: int = 100_000  # levels, for kind "deep"
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -79,11 +86,16 @@ class Faults:
         return rule
 
     def add_json(self, data: dict[str, Any]) -> FaultRule:
-        allowed = set(FaultRule.__dataclass_fields__) - {"seen", "fired"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        return self.add(FaultRule(**data))
+        from sp_sync.emulator.control import parse_rules
+
+        (rule,) = parse_rules(data)
+        return self.add(rule)
+
+    def add_all(self, rules: list[FaultRule]) -> list[FaultRule]:
+        """Several rules at once (all validated before: nothing is half-applied)."""
+        with self._lock:
+            self._rules.extend(rules)
+        return rules
 
     def clear(self) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from sp_sync.emulator.wire import (
     dumps,
     error_resp,
     json_resp,
+    raw_json_resp,
 )
 
 WWW_AUTH = (
@@ -238,7 +239,15 @@ class Graph:
             return Resp(0, action="reset")
         if rule.kind == "html":
             return Resp(200, action="html")
+        if rule.kind == "deep":
+            return raw_json_resp(200, b"[" * rule.depth + b"]" * rule.depth)
         resp = self._run(req, handler)
+        if rule.kind == "oversize" and resp.body.startswith(b"{"):
+            pad = max(0, rule.size - len(resp.body) - 24)
+            rest = resp.body[1:]
+            sep = b"," if rest.strip() != b"}" else b""
+            resp.body = b'{"@emulator.padding":"' + b"x" * pad + b'"' + sep + rest
+            return resp
         if rule.kind == "after_write":
             return self._fault_status(req, rule)
         if rule.kind == "slow":

@@ -160,7 +160,8 @@ def pull_for(ctx: RunContext, keys: Iterable[str]) -> None:
             if k in mapping and k not in ctx.pulls and k not in wanted:
                 wanted.append(k)
     if wanted:
-        ctx.pulls.update(pull_lists(ctx.source, ctx.store, mapping, wanted, ctx.ref, ctx.now))
+        ctx.pulls.update(pull_lists(ctx.source, ctx.store, mapping, wanted, ctx.ref, ctx.now,
+                                    allow_mass_delete=ctx.allow_mass_delete))
 
 
 class _Shape:

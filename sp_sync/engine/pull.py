@@ -2,9 +2,17 @@
 
 Invariants kept here (see reference/limits-and-faults.md):
 
-* every page of one feed goes into ONE ``store.list_sync`` transaction and the cursor
-  (the last page's deltaLink) is set after the last page, inside it — a failure
-  anywhere rolls back items, history and cursor together;
+* short transactions: the feed is read first, its pages held in a spool (in memory up
+  to ``SPOOL_ITEMS`` items, beyond that in a temporary file, so memory stays flat); only
+  when the last page arrived are all pages applied in ONE ``store.list_sync``
+  transaction with the cursor (the last page's deltaLink) — no store transaction is
+  open across a network call or a throttle wait, and a failure anywhere leaves items,
+  history and cursor as they were;
+* the mass-delete guard: a full enumeration (first pull after a ``410``, ``full=True``)
+  that would tombstone more than ``mass_delete_share`` of the list's live items *because
+  they are missing from it* (lists of at least ``MASS_DELETE_FLOOR`` items) raises
+  ``MassDeleteRefused`` inside that transaction — nothing is changed, the old cursor
+  stays — unless ``allow_mass_delete`` (``--allow-mass-delete``);
 * a deletion becomes a tombstone; during a full enumeration (no cursor, ``full=True``
   or after ``410 Gone``) ids the feed did not contain are tombstoned only after the
   last page arrived;
@@ -36,12 +44,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import pickle
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from sp_sync import crashpoints
 from sp_sync.domain.model import (
     ColumnType,
     FieldChange,
@@ -51,14 +62,17 @@ from sp_sync.domain.model import (
     RawItem,
 )
 from sp_sync.domain.normalize import canonicalizer, content_hasher, parse_datetime, parse_id
-from sp_sync.errors import CursorExpired
-from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
+from sp_sync.errors import CursorExpired, MassDeleteRefused
+from sp_sync.ports import DeltaPage, ListRef, ListSource, ListSyncTransaction, StateStore
 
 log = logging.getLogger(__name__)
 
 USERS_KEY = "users"
 USER_NAME_FIELD = "Title"  # the User Information List's display-name field (fixed name)
 ITEM_COLUMN = "*"  # FieldChange.column of a deletion of an item without mapped values
+SPOOL_ITEMS = 5000  # items of a feed held in memory before the spool moves to a temp file
+MASS_DELETE_SHARE = 0.5  # default share of a list's live items a pull may tombstone
+MASS_DELETE_FLOOR = 5  # smaller lists are not guarded (deleting 1 of 2 is no accident)
 
 
 @dataclass
@@ -69,6 +83,7 @@ class PullResult:
     updated: int = 0
     deleted: int = 0
     pages: int = 0
+    poisoned: int = 0  # items skipped as poison (see DeltaPage.poisoned)
     full_enumeration: bool = False
     cursor_reset: bool = False
     select_changed: bool = False  # the cursor was made for other fields: read in full
@@ -137,17 +152,25 @@ class _Pull:
         self.names = {c.field_name for c in spec.columns}
         self.kept = {c.field_name for c in spec.columns if c.key in skip}
         self.quiet = set(quiet)  # field names whose changes are not history (new columns)
-        # An empty mirror has nothing to compare with: no per-item reads (the big first
-        # sync), and no history (nothing changed — the mirror was just empty).
-        self.empty = store.count(spec.key) == 0
-        self.history = not (cursor is None and self.empty)
-        # Deletions by absence only matter when the mirror had live items to lose.
-        self.enumerate = cursor is None and not self.empty
+        self.cursor = cursor
+        # Set by begin() once the list's transaction is open.
+        self.live_before, self.empty, self.history, self.enumerate = 0, True, False, False
         self.prefetched: Mapping[str, MirrorItem] = {}  # the mirror's rows of this page
         self.result = PullResult(spec.key, full_enumeration=cursor is None)
         self.changed: dict[str, _Known] = {}  # items changed in this feed only
         self.editors: dict[str, str | None] = {}
         self.upserts: dict[str, MirrorItem] = {}
+
+    def begin(self) -> None:
+        """Look at the mirror as it is now: called again once the list's transaction is
+        open (the feed was read without one; another process may have pulled meanwhile)."""
+        # An empty mirror has nothing to compare with: no per-item reads (the big first
+        # sync), and no history (nothing changed — the mirror was just empty).
+        self.live_before = self.store.count(self.spec.key)
+        self.empty = self.live_before == 0
+        self.history = not (self.cursor is None and self.empty)
+        # Deletions by absence only matter when the mirror had live items to lose.
+        self.enumerate = self.cursor is None and not self.empty
 
     # ---------------------------------------------------------------- lookups
 
@@ -193,8 +216,13 @@ class _Pull:
             tx.upsert(list(self.upserts.values()))
             self.upserts.clear()
 
-    def page(self, tx: ListSyncTransaction, items: Sequence[RawItem]) -> None:
+    def page(
+        self, tx: ListSyncTransaction, items: Sequence[RawItem], poisoned: Sequence[str] = ()
+    ) -> None:
         self.result.pages += 1
+        self.result.poisoned += len(poisoned)
+        if poisoned and self.enumerate:  # present, only unreadable: not gone
+            tx.mark_seen(list(poisoned))
         self.result.items_seen += len(items)
         if not self.empty:
             self.prefetched = self.store.get_many(self.spec.key, [r.id for r in items])
@@ -271,8 +299,13 @@ class _Pull:
                                        kind=kind))
         return out
 
-    def finish(self, tx: ListSyncTransaction, cursor: str | None) -> None:
+    def finish(
+        self, tx: ListSyncTransaction, cursor: str | None, guard: float | None = None
+    ) -> None:
+        """Deletions by absence, the mass-delete guard (``guard``: the share; ``None``:
+        allowed), then the cursor."""
         self.flush(tx)
+        deleted_before = self.result.deleted
         if self.enumerate:
             unseen = tx.unseen_ids()
             for start in range(0, len(unseen), 500):
@@ -280,21 +313,87 @@ class _Pull:
                 self.prefetched = self.store.get_many(self.spec.key, chunk)
                 for item_id in chunk:
                     self.tombstone(tx, item_id)
+        # Only deletions by absence are guarded: an item the feed reports deleted was
+        # deleted (by a person, or by sp-sync's own guarded plan); an item merely missing
+        # from a re-enumeration may be a list that reads empty by mistake.
+        live, missing = self.live_before, self.result.deleted - deleted_before
+        if guard is not None and live >= MASS_DELETE_FLOOR and missing > guard * live:
+            raise MassDeleteRefused(
+                f"pull of {self.spec.key} ({self.spec.title!r}) would mark {missing} of its "
+                f"{live} mirrored items deleted because a full read of the list no longer "
+                f"has them ({missing / live:.0%}, more than the guard's {guard:.0%}); "
+                "nothing was changed and the list keeps its old cursor. Check the list in "
+                "SharePoint (an emptied or replaced list, lost permissions, a view or "
+                "site problem); if the deletions are real, run the job once with "
+                "--allow-mass-delete"
+            )
         tx.set_cursor(cursor)
+
+
+_SpooledPage = tuple[list[RawItem], list[str]]  # a page's items and its poisoned ids
+
+
+class _Spool:
+    """A feed's pages until the feed is complete: in memory up to ``SPOOL_ITEMS`` items,
+    then pickled into an anonymous temporary file (our own data, read back once)."""
+
+    def __init__(self) -> None:
+        self._pages: list[_SpooledPage] = []
+        self._items = 0
+        self._file: Any = None
+        self.count = 0
+
+    def add(self, page: DeltaPage) -> None:
+        self.count += 1
+        entry: _SpooledPage = (list(page.items), list(page.poisoned))
+        if self._file is None:
+            self._pages.append(entry)
+            self._items += len(page.items)
+            if self._items <= SPOOL_ITEMS:
+                return
+            self._file = tempfile.TemporaryFile(prefix="sp-sync-pull-")  # noqa: SIM115
+            pages, self._pages = self._pages, []
+            for spooled in pages:
+                pickle.dump(spooled, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[_SpooledPage]:
+        if self._file is None:
+            yield from self._pages
+            return
+        self._file.seek(0)
+        for _ in range(self.count):
+            page: _SpooledPage = pickle.load(self._file)  # our own file
+            yield page
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._pages = []
 
 
 def _pull_once(
     source: ListSource, store: StateStore, spec: ListSpec, ref: ListRef, now: datetime,
     cursor: str | None, skip: Collection[str], quiet: Collection[str] = (),
+    guard: float | None = MASS_DELETE_SHARE,
 ) -> PullResult:
     run = _Pull(store, spec, now, cursor, skip, quiet)
     select = pull_select(spec, skip)
-    with store.list_sync(spec.key) as tx:
+    spool = _Spool()
+    try:
         delta_link: str | None = None
-        for page in source.delta(ref, select, cursor):
-            run.page(tx, page.items)
+        for page in source.delta(ref, select, cursor):  # network only: no transaction open
+            spool.add(page)
+            crashpoints.reached("page")
             delta_link = page.delta_link
-        run.finish(tx, encode_cursor(select, skip, delta_link))
+        with store.list_sync(spec.key) as tx:  # local work only: short
+            run.begin()
+            for items, poisoned in spool:
+                run.page(tx, items, poisoned)
+            run.finish(tx, encode_cursor(select, skip, delta_link), guard)
+    finally:
+        spool.close()
     return run.result
 
 
@@ -316,13 +415,19 @@ def pull_list(
     now: datetime,
     full: bool = False,
     skip: Collection[str] | None = None,
+    *,
+    allow_mass_delete: bool = False,
+    mass_delete_share: float = MASS_DELETE_SHARE,
 ) -> PullResult:
     """Bring the mirror of one list up to date (see the module docstring).
 
     ``skip``: keys of mapped columns not to read (broken in SharePoint); their mirrored
     values are kept. ``None``: as when the stored cursor was made — so a pull that does
     not check the schema (a sync job's) neither reads broken columns nor flips the select.
+    ``allow_mass_delete``: let this pull tombstone more than ``mass_delete_share`` of the
+    list (otherwise ``MassDeleteRefused``, nothing changed).
     """
+    guard = None if allow_mass_delete else mass_delete_share
     raw = store.cursor(spec.key)
     stored = decode_cursor(raw) if raw else None
     if skip is None:
@@ -340,12 +445,12 @@ def pull_list(
         log.info("%s: no history for the first values of %s (new to the mirror)",
                  spec.key, ", ".join(sorted(quiet)))
     try:
-        result = _pull_once(source, store, spec, ref, now, cursor, skip, quiet)
+        result = _pull_once(source, store, spec, ref, now, cursor, skip, quiet, guard)
     except CursorExpired:
         if cursor is None:
             raise
         log.warning("delta cursor of %s expired (410): enumerating it again", spec.key)
-        result = _pull_once(source, store, spec, ref, now, None, skip, quiet)
+        result = _pull_once(source, store, spec, ref, now, None, skip, quiet, guard)
         result.cursor_reset = True
     result.select_changed = select_changed
     log.info(
@@ -353,6 +458,9 @@ def pull_list(
         spec.key, result.items_seen, result.created, result.updated, result.deleted,
         result.pages, " (full)" if result.full_enumeration else "",
     )
+    if result.poisoned:
+        log.warning("%s: %d item(s) skipped as unreadable (see the warnings above); their "
+                    "mirrored rows are kept as they were", spec.key, result.poisoned)
     return result
 
 
@@ -418,10 +526,15 @@ def pull_lists(
     refs: Callable[[ListSpec], ListRef],
     now: datetime,
     full: bool = False,
+    *,
+    allow_mass_delete: bool = False,
+    mass_delete_share: float = MASS_DELETE_SHARE,
 ) -> dict[str, PullResult]:
     """Pull several lists in dependency order; one transaction per list."""
     results: dict[str, PullResult] = {}
     for key in dependency_order(mapping, keys):
         spec = mapping.get(key)
-        results[key] = pull_list(source, store, spec, refs(spec), now, full=full)
+        results[key] = pull_list(source, store, spec, refs(spec), now, full=full,
+                                 allow_mass_delete=allow_mass_delete,
+                                 mass_delete_share=mass_delete_share)
     return results

@@ -20,11 +20,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sp_sync.domain.model import ListSpec
 from sp_sync.domain.schema import SchemaProblem, check_columns
-from sp_sync.engine.pull import PullResult, pull_list
+from sp_sync.engine.pull import MASS_DELETE_SHARE, PullResult, pull_list
 from sp_sync.errors import (
     AuthError,
     BudgetExhausted,
@@ -147,13 +148,18 @@ def _skip(problems: Sequence[SchemaProblem]) -> frozenset[str]:
 
 def pull_checked(
     source: ListSource, store: StateStore, spec: ListSpec, ref: ListRef, now: datetime,
-    full: bool = False, guard: SchemaGuard | None = None,
+    full: bool = False, guard: SchemaGuard | None = None, *,
+    allow_mass_delete: bool = False, mass_delete_share: float = MASS_DELETE_SHARE,
 ) -> tuple[PullResult, list[SchemaProblem]]:
-    """Check the list's columns (when due), then pull it without the broken ones."""
+    """Check the list's columns (when due), then pull it without the broken ones
+    (``allow_mass_delete``/``mass_delete_share``: see :func:`pull_list`)."""
     guard = guard or guard_for(source)
     problems = guard.problems(source, spec, ref, now, kept=store)
+    opts: dict[str, Any] = {"allow_mass_delete": allow_mass_delete,
+                            "mass_delete_share": mass_delete_share}
     try:
-        return pull_list(source, store, spec, ref, now, full=full, skip=_skip(problems)), problems
+        return pull_list(source, store, spec, ref, now, full=full, skip=_skip(problems),
+                         **opts), problems
     except GraphError as exc:
         if not suggests_schema_change(exc):
             raise
@@ -161,7 +167,8 @@ def pull_checked(
         fresh = guard.problems(source, spec, ref, now, force=True, kept=store)
         if _skip(fresh) <= _skip(problems):
             raise  # nothing more to leave out: not a schema problem we can work around
-        return pull_list(source, store, spec, ref, now, full=full, skip=_skip(fresh)), fresh
+        return pull_list(source, store, spec, ref, now, full=full, skip=_skip(fresh),
+                         **opts), fresh
 
 
 def schema_message(problems: Sequence[SchemaProblem]) -> str:

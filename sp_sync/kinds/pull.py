@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import Field
+
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.pull import dependency_order
 from sp_sync.engine.schema import pull_checked, schema_message
@@ -22,6 +24,9 @@ class PullParams(KindParams):
 
     lists: tuple[str, ...] = ()  # list keys; empty in the file = every list with role source
     full: bool = False  # full re-enumeration: reconciles deletions a delta may have missed
+    # The mirror's mass-delete guard: a full read tombstoning more than this share stops.
+    allow_mass_delete: bool = False
+    mass_delete_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class PullKind(JobKind[PullParams]):
@@ -55,8 +60,11 @@ class PullKind(JobKind[PullParams]):
         for key in dependency_order(ctx.mapping, keys):
             spec = ctx.mapping.get(key)
             try:
-                result, found = pull_checked(ctx.source, ctx.store, spec, ctx.ref(spec),
-                                             ctx.now, full=params.full)
+                result, found = pull_checked(
+                    ctx.source, ctx.store, spec, ctx.ref(spec), ctx.now, full=params.full,
+                    allow_mass_delete=ctx.allow_mass_delete or params.allow_mass_delete,
+                    mass_delete_share=params.mass_delete_share,
+                )
             except (AuthError, BudgetExhausted):
                 raise
             except SpSyncError as exc:
@@ -67,6 +75,10 @@ class PullKind(JobKind[PullParams]):
                 continue
             ctx.pulls[key] = result
             problems += found
+            if result.poisoned:
+                report.problems.append(
+                    f"{spec.key}: {result.poisoned} item(s) could not be read and were skipped "
+                    "(see the log for which and why; their last mirrored values are kept)")
             report.details.extend(p.message for p in found)
             report.add(lists=1, items_seen=result.items_seen, created=result.created,
                        updated=result.updated, deleted=result.deleted,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from sp_sync.adapters.store import MemoryStore, open_store
 from sp_sync.adapters.store.sql import SqlStore
@@ -251,7 +252,6 @@ def test_a_database_error_mid_sync_is_a_store_error_and_rolls_back(sql_store: Sq
 
 def _head() -> str:
     """The newest revision in versions/ (whatever the chain is named after merges)."""
-    from alembic.script import ScriptDirectory
 
     from sp_sync.adapters.store.migrations import make_config
 

@@ -34,6 +34,11 @@ class GraphConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
     timeout_s: tuple[float, float] = (10.0, 120.0)  # (connect, read)
+    # Bounds on every answer (B5): a larger body is refused while it streams in; an item
+    # nested deeper or with a longer text value is poison (reported, skipped).
+    max_response_bytes: int = 8 * 1024 * 1024
+    max_item_depth: int = 32
+    max_value_chars: int = 1_000_000
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 

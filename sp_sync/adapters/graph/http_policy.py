@@ -13,6 +13,10 @@
 * A per-run time budget: a wait that would end after it raises ``BudgetExhausted``. The
   budget belongs to the run's :class:`~sp_sync.ports.RunMeter` (active in the calling
   thread), so overlapping runs each keep their own.
+* Bounds: a body over ``max_response_bytes`` is refused while it streams in (never held
+  whole), JSON nested deeper than Python's decoder goes is refused — both as
+  ``BadResponse`` (final: the same answer would come again). Per-item bounds (depth,
+  value length) are checked where items are decoded (``wire.raw_items``).
 * Counts requests, retries, throttled answers, waited seconds and resource units, in the
   connection's totals and in the active run's meter.
 """
@@ -32,10 +36,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from sp_sync import crashpoints
 from sp_sync.adapters.graph.auth import TokenProvider
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.errors import AmbiguousRequest, response_error
-from sp_sync.errors import BudgetExhausted, TransientError
+from sp_sync.errors import BadResponse, BudgetExhausted, TransientError
 from sp_sync.ports import RequestStats, active_meter, charge
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,10 @@ THROTTLE_STATUSES = frozenset({429, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 PACE_FRACTION = 0.2
 _JSON_ATTR = "_sp_sync_json"
+_CHUNK = 64 * 1024
+# Errors while a streamed body is read: the connection broke mid-answer.
+_BODY_ERRORS = (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError)
 _ITEM_PATH = re.compile(r"/items/[^/]+(/fields)?$")
 
 
@@ -226,8 +235,9 @@ class HttpPolicy:
             try:
                 resp = session.request(
                     method, url, json=json_body, data=data, headers=h,
-                    timeout=self.config.timeout_s,
+                    timeout=self.config.timeout_s, stream=True,
                 )
+                self._read_body(resp, method, url)
             except requests.exceptions.SSLError as exc:  # retrying cannot fix trust
                 from sp_sync.adapters.graph.auth import tls_message
                 from sp_sync.errors import TlsError
@@ -237,7 +247,7 @@ class HttpPolicy:
                 last = f"connect timeout: {exc}"
                 self.wait(self.backoff(attempt), f"{method} {url}: {last}")
                 continue
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, *_BODY_ERRORS) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 if not idempotent:
                     raise AmbiguousRequest(
@@ -276,10 +286,40 @@ class HttpPolicy:
                     )
                 self.wait(self.backoff(attempt), f"{method} {_short(url)}: {last}")
                 continue
+            crashpoints.reached("request")
+            if method != "GET":
+                crashpoints.reached("write")
             return resp
         raise TransientError(
             f"{method} {_short(url)} still failing after {self.config.max_attempts} attempts "
             f"({last}); the run ends partial and retries next time"
+        )
+
+    def _read_body(self, resp: requests.Response, method: str, url: str) -> None:
+        """Read the streamed body, refusing it as soon as it passes the size bound."""
+        limit = self.config.max_response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise self._too_large(method, url, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                resp.close()
+                raise self._too_large(method, url, size, more=True)
+            chunks.append(chunk)
+        resp._content = b"".join(chunks)
+
+    def _too_large(self, method: str, url: str, size: int, more: bool = False) -> BadResponse:
+        limit = self.config.max_response_bytes
+        return BadResponse(
+            f"{method} {_short(url)}: the answer is {'over ' if more else ''}"
+            f"{size / 1e6:.1f} MB, more than the limit of {limit / 1e6:.1f} MB; refused "
+            "unread (nothing of it was applied). If the list really holds such large "
+            "items, raise the limit (GraphConfig.max_response_bytes) or page smaller; "
+            "otherwise a proxy or the service is misbehaving"
         )
 
     @staticmethod
@@ -294,6 +334,13 @@ class HttpPolicy:
             setattr(resp, _JSON_ATTR, json.loads(resp.content))
         except ValueError:
             return False
+        except RecursionError:  # nesting deeper than the decoder goes: never valid Graph
+            raise BadResponse(
+                f"{resp.request.method if resp.request else ''} {_short(resp.url or '')}: "
+                "the answer's JSON is nested deeper than sp-sync decodes; refused (nothing "
+                "of it was applied). Graph never answers like this: check proxies between "
+                "sp-sync and Microsoft 365"
+            ) from None
         return True
 
     @staticmethod

@@ -32,11 +32,13 @@ from office365.onedrive.sites.site import Site
 
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.wire import (
+    Poisoned,
     column_info,
     expand_fields,
     odata_literal,
     query,
     raw_item,
+    raw_items,
 )
 from sp_sync.domain.model import RawItem, WriteAction, WriteOutcome
 from sp_sync.errors import CursorExpired, GraphError, NotFound, StoreError
@@ -47,6 +49,7 @@ from sp_sync.ports import (
     RequestStats,
     Resolved,
     ResolvedStore,
+    charge,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,8 @@ DELTA_PAGE_SIZE = 1000
 ID_MAX_AGE = timedelta(days=1)  # kept ids older than this are looked up again
 _LIST_IN_URL = re.compile(r"/lists/([^/?#]+)/")
 
-_Page = tuple[list[RawItem], str | None, str | None]  # items, nextLink, deltaLink
+# items, nextLink, deltaLink, ids of poisoned items (skipped, see wire.raw_items)
+_Page = tuple[list[RawItem], str | None, str | None, list[str]]
 
 
 def _now() -> datetime:
@@ -239,11 +243,12 @@ class GraphLists:
         body = self._get(url)
         if not isinstance(body, Mapping):
             raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
-        items = [raw_item(v) for v in body.get("value") or []]
+        items, bad = raw_items(body.get("value"), self.conn.config.max_item_depth,
+                               self.conn.config.max_value_chars)
         next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
         if not next_link and not delta_link:
             raise GraphError(f"delta page of {ref.title!r} has neither nextLink nor deltaLink")
-        return items, next_link, delta_link
+        return items, next_link, delta_link, self._report(ref, bad)
 
     def _first_page(self, ref: ListRef, select: Sequence[str], cursor: str | None) -> _Page:
         url = cursor or self._delta_url(ref, select)  # a stored deltaLink is followed verbatim
@@ -266,26 +271,37 @@ class GraphLists:
     ) -> Iterator[DeltaPage]:
         page = self._first_page(ref, select, cursor)
         if not page[1]:  # one page (a quiet run): no thread
-            yield DeltaPage(items=page[0], delta_link=page[2])
+            yield DeltaPage(items=page[0], delta_link=page[2], poisoned=page[3])
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-prefetch")
         ahead: Future[_Page] | None = None
         try:
             while True:
-                items, next_link, delta_link = page
+                items, next_link, delta_link, poisoned = page
                 if not next_link:
-                    yield DeltaPage(items=items, delta_link=delta_link)
+                    yield DeltaPage(items=items, delta_link=delta_link, poisoned=poisoned)
                     return
                 # Fetch (and decode) the next page while the caller stores this one; in
                 # this run's context, so its meter counts the request and its budget holds.
                 ahead = pool.submit(contextvars.copy_context().run, self._page, ref, next_link)
-                yield DeltaPage(items=items, next_link=next_link)
+                yield DeltaPage(items=items, next_link=next_link, poisoned=poisoned)
                 page = ahead.result()
                 ahead = None
         finally:
             # Abandoned mid-feed: the request in flight finishes (and is counted in this
             # run's stats) before the generator is done.
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _report(self, ref: ListRef, bad: Sequence[Poisoned]) -> list[str]:
+        """Log each poisoned item (what the admin must fix) and count it; their ids."""
+        for p in bad:
+            log.warning(
+                "list %r: item %s skipped: %s. The rest of the page was applied; the item's "
+                "last mirrored values are kept until it is fixed in SharePoint",
+                ref.title, p.id or "(without id)", p.reason,
+            )
+        charge(self.stats, poisoned=len(bad))
+        return [p.id for p in bad if p.id]
 
     def get_item(self, ref: ListRef, item_id: str, select: Sequence[str]) -> RawItem | None:
         params = {"$expand": expand_fields(select)}

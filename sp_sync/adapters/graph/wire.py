@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from sp_sync.domain.model import RawItem
+from sp_sync.errors import BadResponse
 from sp_sync.ports import ColumnInfo
 
 
@@ -53,6 +55,72 @@ def raw_item(v: Mapping[str, Any]) -> RawItem:
         modified_by=_person(v.get("lastModifiedBy")),
         deleted="deleted" in v,
     )
+
+
+@dataclass(frozen=True)
+class Poisoned:
+    """An item of a page that breaks the bounds: skipped and reported, never applied."""
+
+    id: str | None  # None: not even its id could be read
+    reason: str
+
+
+def _bounds_problem(value: Any, max_depth: int, max_chars: int) -> str | None:
+    """Why ``value`` breaks the bounds, or ``None``. Iterative: no recursion to blow."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if len(node) > max_chars:
+                return f"a text value of {len(node):,} characters (limit {max_chars:,})"
+        elif isinstance(node, Mapping):
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node)
+        elif isinstance(node, list):
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+            stack.extend((v, depth + 1) for v in node)
+    return None
+
+
+def raw_items(
+    values: Any, max_depth: int = 32, max_chars: int = 1_000_000
+) -> tuple[list[RawItem], list[Poisoned]]:
+    """A page's ``value`` array as items; items that break the bounds or have no usable
+    shape (not an object, no id, ``fields`` not an object) are returned apart as poison,
+    so the rest of the page goes through."""
+    items: list[RawItem] = []
+    poisoned: list[Poisoned] = []
+    if values is None:
+        return items, poisoned
+    if not isinstance(values, list):  # the whole page is unreadable: nothing to skip to
+        raise BadResponse(
+            f"a page's value is a {type(values).__name__}, not a list of items; refused "
+            "(nothing of it was applied); check proxies between sp-sync and Microsoft 365"
+        )
+    for v in values:
+        if not isinstance(v, Mapping):
+            poisoned.append(Poisoned(None, f"an item that is a {type(v).__name__}"))
+            continue
+        raw_id = v.get("id")
+        item_id = str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else None
+        problem = _bounds_problem(v, max_depth, max_chars)
+        if problem is None and not isinstance(v.get("fields", {}), (Mapping, type(None))):
+            problem = "its fields are not an object"
+        if problem is None:
+            try:
+                item = raw_item(v)
+            except (TypeError, ValueError, AttributeError) as exc:
+                problem = f"unreadable ({exc})"
+            else:
+                if item.id:
+                    items.append(item)
+                    continue
+                problem = "it has no id"
+        poisoned.append(Poisoned(item_id, problem))
+    return items, poisoned
 
 
 def fields_item(item_id: str, fvs: Mapping[str, Any]) -> RawItem:

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-RUN_STATUSES = frozenset({"running", "ok", "partial", "failed"})
+RUN_STATUSES = frozenset({"running", "ok", "partial", "failed", "interrupted"})
+LEASE_NAME = "sp-sync"  # one lease row: one leader per state store
 OUTBOX_STATUSES = frozenset({"pending", "sending", "sent", "failed"})
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sp_sync.adapters.store._common import (
@@ -28,8 +28,8 @@ from sp_sync.adapters.store._common import (
     json_copy,
 )
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
-from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, Resolved
+from sp_sync.errors import LeaseLost, StoreError
+from sp_sync.ports import KeyIndexEntry, LeaderInfo, OutboxEntry, Resolved
 
 _UNSET: Any = object()
 
@@ -150,13 +150,22 @@ class MemoryStore:
         self._ledger: dict[tuple[str, str], dict[str, Any]] = {}
         self._resolved: dict[tuple[str, str], Resolved] = {}
         self._closed = False
+        self._lease: LeaderInfo | None = None
+        self._fence: int | None = None
 
     def _list(self, list_key: str) -> _ListState:
         return self._lists.setdefault(list_key, _ListState())
 
-    def _check_open(self) -> None:
+    def _check_open(self, write: bool = False) -> None:
         if self._closed:
             raise StoreError("the state store is closed")
+        if write and self._fence is not None:
+            token = self._lease.token if self._lease is not None else None
+            if token != self._fence:
+                raise LeaseLost(
+                    f"state store: write refused: this replica lost the leader lease (its "
+                    f"token {self._fence}, now {token}); another replica leads"
+                )
 
     # ------------------------------------------------------------------ mirror
 
@@ -166,6 +175,7 @@ class MemoryStore:
         with self._lock:
             tx = _MemoryTransaction(list_key, self._list(list_key))
             yield tx  # an exception propagates and the staged changes are dropped
+            self._check_open(write=True)
             tx.apply(self, as_utc(self._clock()))
 
     def cursor(self, list_key: str) -> str | None:
@@ -225,7 +235,7 @@ class MemoryStore:
     # ------------------------------------------------------------------ runs
 
     def start_run(self, job: str, started_at: datetime) -> int:
-        self._check_open()
+        self._check_open(write=True)
         with self._lock:
             run_id = len(self._runs) + 1
             self._runs[run_id] = RunRecord(
@@ -243,6 +253,7 @@ class MemoryStore:
         message: str | None = None,
     ) -> None:
         check_status(status, RUN_STATUSES, "run")
+        self._check_open(write=True)
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
@@ -263,7 +274,7 @@ class MemoryStore:
     def outbox_add(
         self, job: str, period: str, recipient: str, message_id: str, mime: bytes, now: datetime
     ) -> OutboxEntry | None:
-        self._check_open()
+        self._check_open(write=True)
         with self._lock:
             if self.outbox_get(job, period, recipient) is not None:
                 return None
@@ -300,6 +311,7 @@ class MemoryStore:
         self, entry_id: int, status: str, now: datetime, error: str | None = None
     ) -> None:
         check_status(status, OUTBOX_STATUSES, "outbox")
+        self._check_open(write=True)
         with self._lock:
             entry = self._outbox.get(entry_id)
             if entry is None:
@@ -347,7 +359,7 @@ class MemoryStore:
         now: datetime,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        self._check_open()
+        self._check_open(write=True)
         with self._lock:
             self._ledger[(job, period)] = {
                 "status": status,
@@ -379,6 +391,53 @@ class MemoryStore:
                     if k[0] == kind and (keys is None or k[1] in keys)]
             for k in gone:
                 del self._resolved[k]
+
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        return 0  # every run in memory belongs to this process
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        with self._lock:
+            now = _utcnow()
+            until = now + timedelta(seconds=ttl_s)
+            lease = self._lease
+            if lease is not None and lease.expires_at > now:
+                if lease.holder != holder:
+                    return None
+                self._lease = replace(lease, expires_at=until)
+                return lease.token
+            token = lease.token + 1 if lease is not None else 1
+            self._lease = LeaderInfo(holder, token, until, True)
+            return token
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        with self._lock:
+            now = _utcnow()
+            lease = self._lease
+            if (lease is None or lease.holder != holder or lease.token != token
+                    or lease.expires_at <= now):
+                return False
+            self._lease = replace(lease, expires_at=now + timedelta(seconds=ttl_s))
+            return True
+
+    def release_lease(self, holder: str, token: int) -> None:
+        with self._lock:
+            lease = self._lease
+            if lease is not None and lease.holder == holder and lease.token == token:
+                self._lease = replace(lease, expires_at=min(lease.expires_at, _utcnow()))
+
+    def leader(self) -> LeaderInfo | None:
+        with self._lock:
+            lease = self._lease
+        if lease is None:
+            return None
+        return replace(lease, valid=lease.expires_at > _utcnow())
+
+    @contextmanager
+    def job_lock(self, job: str, wait: bool = True) -> Iterator[bool]:
+        yield True  # one process; the daemon's scheduler runs a job once at a time
+
+    def fence(self, token: int | None) -> None:
+        self._fence = token
 
     def close(self) -> None:
         self._closed = True

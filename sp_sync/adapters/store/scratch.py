@@ -20,6 +20,7 @@ from sp_sync.adapters.store.memory import MemoryStore
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
 from sp_sync.ports import (
     KeyIndexEntry,
+    LeaderInfo,
     ListSyncTransaction,
     OutboxEntry,
     Resolved,
@@ -174,6 +175,31 @@ class ScratchStore:
         merged = dict(self.base.ledger_periods(job))
         merged.update(self.mem.ledger_periods(job))
         return sorted(merged.items())
+
+    # ------------------------------------------------------------------ replicas
+    # The process's lease and locks are the real store's business, not a run's result:
+    # a dry run neither marks runs nor touches the lease.
+
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        return 0
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        return self.base.acquire_lease(holder, ttl_s)
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        return self.base.renew_lease(holder, token, ttl_s)
+
+    def release_lease(self, holder: str, token: int) -> None:
+        self.base.release_lease(holder, token)
+
+    def leader(self) -> LeaderInfo | None:
+        return self.base.leader()
+
+    def job_lock(self, job: str, wait: bool = True) -> AbstractContextManager[bool]:
+        return self.base.job_lock(job, wait)
+
+    def fence(self, token: int | None) -> None:
+        """Nothing to fence: a dry run writes nothing to the real store."""
 
     # ------------------------------------------------------------------ kept lookups
 

@@ -10,11 +10,14 @@ after the transaction was rolled back.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,8 +26,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from sp_sync import crashpoints
 from sp_sync.adapters.store import migrations
 from sp_sync.adapters.store._common import (
+    LEASE_NAME,
     OUTBOX_STATUSES,
     RUN_STATUSES,
     as_utc,
@@ -36,14 +41,17 @@ from sp_sync.adapters.store.tables import (
     cursors,
     item_changes,
     items,
+    leases,
     ledger,
     outbox,
     resolved,
     runs,
 )
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
-from sp_sync.errors import StoreError
-from sp_sync.ports import KeyIndexEntry, OutboxEntry, Resolved
+from sp_sync.errors import LeaseLost, StoreError
+from sp_sync.ports import KeyIndexEntry, LeaderInfo, OutboxEntry, Resolved
+
+log = logging.getLogger(__name__)
 
 STREAM_CHUNK = 1000  # rows per query while streaming items()
 KEY_CHUNK = 2000  # rows per query while streaming key_index() (four small values each)
@@ -91,6 +99,21 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def process_identity() -> str:
+    """``host:pid:nonce``: names this process in run records and the leader lease (the
+    nonce tells a restarted process with a recycled pid from its predecessor)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+INTERRUPTED_SQLITE = (
+    "interrupted: the sp-sync process running this job ended without finishing it "
+    "(killed, crashed, or the machine stopped); found when the state store was opened "
+    "again. Nothing was half-committed (each list's changes and cursor commit together), "
+    "and the job resumes from its last cursor on its next run. If this repeats, check the "
+    "service log and the host (memory limit, OOM killer, restarts)."
+)
+
+
 def normalise_url(url: str) -> URL:
     """``postgres://``/``postgresql://`` mean psycopg 3 (the driver we ship)."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
@@ -128,6 +151,8 @@ class SqlStore:
         # The connection of the list_sync block open in this thread (see put_resolved).
         self._in_sync = threading.local()
         self._hint = "check SP_SYNC_STATE_URL"
+        self._fence: int | None = None
+        self.owner = process_identity()
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise StoreError(
@@ -146,6 +171,12 @@ class SqlStore:
                     # Replicas starting together must not migrate at the same time.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(5957)"))
                 migrations.upgrade(conn)
+            if self._lock is not None:
+                # This process holds the file: a run still "running" belongs to a dead one.
+                found = self.interrupt_runs(_utcnow(), INTERRUPTED_SQLITE)
+                if found:
+                    log.warning("marked %d run(s) of an earlier, ended process as "
+                                "interrupted", found)
         except BaseException:
             self.close()
             raise
@@ -234,6 +265,9 @@ class SqlStore:
                     "the database refused the statement: a hand-edited schema or a bug; "
                     "report it with this message"
                 )
+            diagnosis = _what_happened(str(exc.orig))
+            if diagnosis:
+                hint = f"{diagnosis}; {hint}"
             raise StoreError(
                 f"state store: {action} failed ({type(exc.orig).__name__}: "
                 f"{str(exc.orig).strip()}); {hint}"
@@ -243,13 +277,33 @@ class SqlStore:
         return self._errors_hint(self._hint, action)
 
     @contextmanager
-    def _write(self, action: str) -> Iterator[sa.Connection]:
+    def _write(self, action: str, fenced: bool = True) -> Iterator[sa.Connection]:
         if self._closed:
             raise StoreError("the state store is closed")
         with self._errors(action), self._engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
+                if fenced and self._fence is not None:
+                    self._check_fence(conn, action)
                 yield conn
+        crashpoints.reached("commit")
+
+    def _check_fence(self, conn: sa.Connection, action: str) -> None:
+        """The fencing check, in the write's own transaction: the lease row is read
+        ``FOR SHARE``, so no replica can take the lease over until this write commits."""
+        token = conn.execute(
+            sa.select(leases.c.token).where(leases.c.name == LEASE_NAME).with_for_update(
+                read=True
+            )
+        ).scalar()
+        if token != self._fence:
+            raise LeaseLost(
+                f"state store: {action} refused: this replica ({self.owner}) lost the leader "
+                f"lease (its token {self._fence}, now {token}); another replica leads and "
+                "runs the jobs. Nothing was written; no action needed unless this repeats "
+                "(then check for long pauses: CPU starvation, a stopped container, slow "
+                "database)"
+            )
 
     @contextmanager
     def _read(self, action: str) -> Iterator[sa.Connection]:
@@ -393,7 +447,8 @@ class SqlStore:
             return int(
                 conn.execute(
                     runs.insert()
-                    .values(job=job, started_at=started_at, status="running", stats={})
+                    .values(job=job, started_at=started_at, status="running", stats={},
+                            owner=self.owner)
                     .returning(runs.c.id)
                 ).scalar_one()
             )
@@ -429,6 +484,113 @@ class SqlStore:
                 )
                 for r in conn.execute(query)
             ]
+
+    def interrupt_runs(self, now: datetime, message: str, job: str | None = None) -> int:
+        query = runs.update().where(
+            runs.c.status == "running",
+            sa.or_(runs.c.owner.is_(None), runs.c.owner != self.owner),
+        )
+        if job is not None:
+            query = query.where(runs.c.job == job)
+        with self._write("marking interrupted runs") as conn:
+            done = conn.execute(
+                query.values(status="interrupted", finished_at=now, message=message)
+            )
+            return int(done.rowcount or 0)
+
+    # ------------------------------------------------------------------ leader lease
+
+    def _db_now(self, conn: sa.Connection) -> datetime:
+        """The database's clock on PostgreSQL (replicas on several hosts agree on it)."""
+        if self.dialect == "postgresql":
+            value = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+            assert isinstance(value, datetime)
+            return value.astimezone(UTC)
+        return _utcnow()
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        with self._write("taking the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            until = now + timedelta(seconds=ttl_s)
+            row = conn.execute(
+                sa.select(leases).where(leases.c.name == LEASE_NAME).with_for_update()
+            ).first()
+            if row is None:
+                stmt = dialect_insert(self.dialect, leases).values(
+                    name=LEASE_NAME, holder=holder, token=1, expires_at=until, acquired_at=now
+                ).on_conflict_do_nothing(index_elements=["name"]).returning(leases.c.token)
+                return 1 if conn.execute(stmt).first() is not None else None
+            if row.expires_at > now:
+                if row.holder != holder:
+                    return None
+                conn.execute(
+                    leases.update().where(leases.c.name == LEASE_NAME).values(expires_at=until)
+                )
+                return int(row.token)
+            token = int(row.token) + 1
+            conn.execute(
+                leases.update().where(leases.c.name == LEASE_NAME).values(
+                    holder=holder, token=token, expires_at=until, acquired_at=now
+                )
+            )
+            return token
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float) -> bool:
+        with self._write("renewing the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            done = conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == holder,
+                       leases.c.token == token, leases.c.expires_at > now)
+                .values(expires_at=now + timedelta(seconds=ttl_s))
+            )
+            return done.rowcount == 1
+
+    def release_lease(self, holder: str, token: int) -> None:
+        with self._write("releasing the leader lease", fenced=False) as conn:
+            now = self._db_now(conn)
+            conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == holder,
+                       leases.c.token == token, leases.c.expires_at > now)
+                .values(expires_at=now)
+            )
+
+    def leader(self) -> LeaderInfo | None:
+        with self._read("reading the leader lease") as conn:
+            now = self._db_now(conn)
+            row = conn.execute(sa.select(leases).where(leases.c.name == LEASE_NAME)).first()
+        if row is None:
+            return None
+        return LeaderInfo(row.holder, int(row.token), row.expires_at, row.expires_at > now)
+
+    @contextmanager
+    def job_lock(self, job: str, wait: bool = True) -> Iterator[bool]:
+        """PostgreSQL: a session advisory lock in its own key space (two-int form, class
+        5958), on a connection in autocommit mode held for the block; SQLite: the file
+        lock already keeps other processes out."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        with self._errors(f"locking job {job!r}"), self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            args = {"job": job}
+            if wait:
+                conn.execute(sa.text("SELECT pg_advisory_lock(5958, hashtext(:job))"), args)
+                got = True
+            else:
+                got = bool(conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(5958, hashtext(:job))"), args
+                ).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(5958, hashtext(:job))"),
+                                 args)
+
+    def fence(self, token: int | None) -> None:
+        self._fence = token
 
     # ------------------------------------------------------------------ outbox
 
@@ -642,6 +804,39 @@ def _user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError):
         return f"uid {os.getuid()}"
+
+
+# What a database error means for the admin, by the driver's message (SQLite and psycopg
+# give no finer error classes for these).
+_DIAGNOSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("disk is full", "no space left", "could not extend file", "disk full"),
+     "the disk of the state store is full: nothing was committed (the run's lists keep "
+     "their cursors); free space or move the store, then the next run continues"),
+    (("malformed", "not a database", "corrupt", "invalid page"),
+     "the state store file is damaged: stop sp-sync, restore the file from the last backup "
+     "(or move it away: sp-sync then re-reads every list in full, but the mail ledger "
+     "restarts, so digests of the current period may go out again)"),
+    (("database is locked", "database table is locked"),
+     "another sp-sync process or thread held the SQLite file longer than the 10 s wait: "
+     "nothing was committed; the next run retries. If it repeats, run one sp-sync process "
+     "per file (or use PostgreSQL for several replicas)"),
+    (("server closed the connection", "terminating connection", "connection is closed",
+      "consuming input failed", "the connection is lost", "ssl syscall error"),
+     "the connection to PostgreSQL dropped: the transaction was rolled back and nothing "
+     "half-committed; the next run reconnects and continues. If it repeats, check the "
+     "server, the network and idle-connection timeouts"),
+    (("read-only", "readonly", "permission denied", "unable to open database"),
+     "sp-sync may not write the state store: check the file's (or the role's) permissions "
+     "and that the disk is mounted writable"),
+)
+
+
+def _what_happened(text: str) -> str | None:
+    lowered = text.lower()
+    for markers, hint in _DIAGNOSES:
+        if any(m in lowered for m in markers):
+            return hint
+    return None
 
 
 def _first(row: Any) -> Any:

@@ -96,7 +96,22 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("stats", Json, nullable=False),
     sa.Column("message", sa.Text),
+    # The process that started the run (host:pid:nonce): a new leader or the SQLite lock's
+    # holder marks other processes' unfinished runs "interrupted".
+    sa.Column("owner", sa.String(255)),
     sa.Index("ix_runs_job_started", "job", "started_at"),
+    sa.Index("ix_runs_status", "status"),
+)
+
+# One row per lease (one: "sp-sync"): the replicas' leader and its fencing token.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
 )
 
 outbox = sa.Table(
