@@ -13,8 +13,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Protocol
 
+from sp_sync.domain.digest import WeeklyDigest
+from sp_sync.domain.mail_content import Notices, NoticeText, Rendered
 from sp_sync.domain.model import (
     FieldChange,
     MirrorItem,
@@ -23,6 +26,8 @@ from sp_sync.domain.model import (
     WriteAction,
     WriteOutcome,
 )
+from sp_sync.domain.personal import CoordinatorDigest, LeadDigest
+from sp_sync.domain.reminders import CalendarEvent, Reminder
 
 # --------------------------------------------------------------------------- SharePoint
 
@@ -190,7 +195,6 @@ class ListAdmin(Protocol):
 # --------------------------------------------------------------------------- State store
 
 
-@dataclass(frozen=True)
 @dataclass(frozen=True)
 class LeaderInfo:
     """Who holds the replicas' lease (``holder`` is ``host:pid:nonce``), with which fencing
@@ -460,6 +464,48 @@ class MailTransport(Protocol):
 
     def was_sent(self, message_id: str) -> bool | None:
         """Whether the message already went out (Graph: Sent Items); ``None``: can't tell."""
+        ...
+
+
+class Renderer(Protocol):
+    """Digest models and event texts → mails and calendar files (``sp_sync.render``).
+
+    ``locale`` is "de"/"de_DE" (default) or "en"; ``templates_dir`` holds templates that
+    override the packaged ones; ``notices`` (late, stale data) go before everything else.
+    """
+
+    def weekly(self, digest: WeeklyDigest, locale: str, templates_dir: Path | None,
+               organisation: str | None, notices: Notices | None = None) -> Rendered: ...
+
+    def lead(self, digest: LeadDigest, tz: str, locale: str, templates_dir: Path | None,
+             organisation: str | None, notices: Notices | None = None) -> Rendered: ...
+
+    def coordinator(self, digest: CoordinatorDigest, tz: str, locale: str,
+                    templates_dir: Path | None, organisation: str | None,
+                    notices: Notices | None = None) -> Rendered: ...
+
+    def reminder(self, reminder: Reminder, tz: str, locale: str, templates_dir: Path | None,
+                 organisation: str | None, notices: Notices | None = None) -> Rendered: ...
+
+    def notice(self, text: NoticeText, tz: str, locale: str) -> Rendered:
+        """One event's mail (a promotion, a cancellation, attendance, minutes …)."""
+        ...
+
+    def message(self, rendered: Rendered, sender: str, recipient: str, key: str,
+                ics: bytes | None = None, date: datetime | None = None,
+                method: str = "REQUEST") -> EmailMessage:
+        """The whole MIME message: text and HTML, a calendar part when ``ics`` is given;
+        header values cleaned; ``key`` is the outbox key (job/period/recipient)."""
+        ...
+
+    def invitation(self, event: CalendarEvent, organizer: str, attendee: str | None,
+                   tz: str, stamp: datetime | None = None) -> bytes:
+        """A calendar file that invites (METHOD:REQUEST, stable UID)."""
+        ...
+
+    def cancellation(self, event: CalendarEvent, organizer: str, attendee: str | None,
+                     tz: str, stamp: datetime | None = None) -> bytes:
+        """A calendar file that cancels the invitation with the same UID (METHOD:CANCEL)."""
         ...
 
 

@@ -47,6 +47,7 @@ from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
 from sp_sync.kinds.mail import DigestParams, RemindersParams
 from sp_sync.ports import MailTransport, StateStore
+from sp_sync.render.renderer import TemplateRenderer
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ def context(settings: Settings, params: DigestParams | RemindersParams | None = 
     stale_after = params.send_stale_after_minutes if params is not None else None
     return MailContext(
         sender=sender,
+        renderer=TemplateRenderer(),
         tz=settings.timezone,
         locale=(digest.locale if digest is not None and digest.locale else settings.locale),
         templates_dir=templates if templates.is_dir() else None,

@@ -26,6 +26,7 @@ from sp_sync.engine.provision import provision
 from sp_sync.errors import ConfigError
 from sp_sync.kinds import KINDS
 from sp_sync.ports import Clock
+from sp_sync.render.renderer import TemplateRenderer
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
             site_url=settings.site_url,
             stats=lists.stats,
             admin=lists,
+            renderer=TemplateRenderer(),
             scratch_store=ScratchStore,
             kinds=KINDS,
         )

@@ -23,6 +23,7 @@ from sp_sync.ports import (
     ListRef,
     ListSource,
     ListWriter,
+    Renderer,
     RequestStats,
     RunMeter,
     StateStore,
@@ -59,6 +60,7 @@ class Services:
     stats: RequestStats  # the adapters' lifetime totals (each run has its own meter)
     mail_jobs: MailJobs | None = None
     admin: ListAdmin | None = None
+    renderer: Renderer | None = None  # mails and calendar files (``sp_sync.render``)
     # A dry run's store: reads the real one, keeps every change in memory.
     scratch_store: Callable[[StateStore], StateStore] | None = None
     kinds: Mapping[str, Kind] = field(default_factory=dict)  # the registry, by kind name

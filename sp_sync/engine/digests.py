@@ -53,6 +53,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sp_sync.domain.digest import DisplayFn, HealthInput, build_weekly, make_display
+from sp_sync.domain.mail_content import Notices, Rendered
 from sp_sync.domain.mailsafe import (
     DataProblem,
     check_recipient,
@@ -72,17 +73,7 @@ from sp_sync.domain.reminders import (
 )
 from sp_sync.engine.mailing import Mailer, sync_key
 from sp_sync.errors import ConfigError
-from sp_sync.ports import StateStore
-from sp_sync.render.ics import to_ics
-from sp_sync.render.mail import (
-    Notices,
-    Rendered,
-    build_message,
-    render_coordinator,
-    render_lead,
-    render_reminder,
-    render_weekly,
-)
+from sp_sync.ports import Renderer, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +99,7 @@ class DigestSources:
 @dataclass(frozen=True)
 class MailContext:
     sender: str
+    renderer: Renderer  # models → mails and calendar files (``sp_sync.render``)
     tz: str = "Europe/Berlin"
     locale: str = "de"
     templates_dir: Path | None = None
@@ -221,9 +213,9 @@ class _Run:
         try:
             rendered = render()
             attachment = ics() if ics is not None else None
-            message = build_message(rendered, self.ctx.sender, recipient,
-                                    sync_key(self.job, period, recipient), ics=attachment,
-                                    date=self.now)
+            message = self.ctx.renderer.message(rendered, self.ctx.sender, recipient,
+                                                sync_key(self.job, period, recipient),
+                                                ics=attachment, date=self.now)
         except Exception as exc:  # one recipient's bad data never stops the others
             log.exception("%s: mail for %s (%s) could not be built", self.job, recipient,
                           period)
@@ -458,7 +450,7 @@ def run_weekly_digest(
         digest = build_weekly(run.records(), sources.changes(since), health, due.period, now,
                               ctx.tz, since, display=run.display(), site_url=ctx.site_url)
         notices = Notices(due.scheduled if due.late else None, stale)
-        render = _once(lambda d=digest, n=notices: render_weekly(  # type: ignore[misc]
+        render = _once(lambda d=digest, n=notices: ctx.renderer.weekly(  # type: ignore[misc]
             d, ctx.locale, ctx.templates_dir, ctx.organisation, n))
 
         statuses: list[str] = []
@@ -516,12 +508,12 @@ def run_personal_digests(
         if audience == "leads":
             for d in build_lead_digests(records, changes, due.period, now, ctx.tz, since,
                                         show, opt_out):
-                mails.append((d.recipient, lambda d=d, n=notices: render_lead(  # type: ignore[misc]
+                mails.append((d.recipient, lambda d=d, n=notices: ctx.renderer.lead(  # type: ignore[misc]
                     d, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
         else:
             for c in build_coordinator_digests(records, changes, due.period, now, ctx.tz,
                                                since, show, opt_out):
-                mails.append((c.recipient, lambda c=c, n=notices: render_coordinator(  # type: ignore[misc]
+                mails.append((c.recipient, lambda c=c, n=notices: ctx.renderer.coordinator(  # type: ignore[misc]
                     c, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n)))
         statuses: list[str] = []
         sent_to: list[str] = []
@@ -600,10 +592,10 @@ def run_reminders(
         notices = Notices(meant if late else None, stale)
         status = run.deliver(
             r.period, recipient,
-            lambda r=r, n=notices: render_reminder(  # type: ignore[misc]
+            lambda r=r, n=notices: ctx.renderer.reminder(  # type: ignore[misc]
                 r, ctx.tz, ctx.locale, ctx.templates_dir, ctx.organisation, n),
             late,
-            ics=lambda r=r, to=recipient: to_ics(  # type: ignore[misc]
+            ics=lambda r=r, to=recipient: ctx.renderer.invitation(  # type: ignore[misc]
                 r.event, ctx.sender, to, ctx.tz, stamp=now),
         )
         if status in DELIVERED and store.ledger_get(job, r.period) is None:
@@ -634,13 +626,13 @@ def preview_weekly(
     health = HealthInput(last_sync=sources.last_sync(), runs=sources.runs())
     digest = build_weekly(records, sources.changes(since), health, period, now, ctx.tz,
                           since, display=display, site_url=ctx.site_url)
-    rendered = render_weekly(digest, ctx.locale, ctx.templates_dir, ctx.organisation)
+    rendered = ctx.renderer.weekly(digest, ctx.locale, ctx.templates_dir, ctx.organisation)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / f"preview-weekly-{period}"
     html = base.with_suffix(".html")
     html.write_text(rendered.html, encoding="utf-8")
     base.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
-    msg = build_message(rendered, ctx.sender, ctx.sender,
-                        sync_key("preview", period, ctx.sender), date=now)
+    msg = ctx.renderer.message(rendered, ctx.sender, ctx.sender,
+                               sync_key("preview", period, ctx.sender), date=now)
     base.with_suffix(".eml").write_bytes(bytes(msg))
     return html

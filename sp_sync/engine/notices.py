@@ -20,10 +20,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
+from sp_sync.domain.mail_content import NoticeText
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.mailing import Mailer, sync_key
 from sp_sync.errors import ConfigError
-from sp_sync.render.notices import NoticeText, notice_message, render_notice
+from sp_sync.ports import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ class Notice:
     method: str = "REQUEST"
 
 
+def renderer_of(ctx: RunContext) -> Renderer:
+    """The renderer the app wired (mails and calendar files)."""
+    renderer = ctx.services.renderer
+    if renderer is None:
+        raise ConfigError("notices need a renderer (sp_sync.app.wiring sets one)")
+    return renderer
+
+
 def uid_domain(ctx: RunContext) -> str:
     """The calendar UID domain the reminders use (the sender's domain), for the same UIDs."""
     mail = ctx.services.mail_jobs
@@ -85,20 +94,22 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[
             entry = ctx.store.outbox_get(job, n.period, n.recipient.lower())
             if entry is not None and entry.status == "sent":
                 continue
-            subject = render_notice(n.text).subject
+            subject = renderer_of(ctx).notice(n.text, str(ctx.tz), "de").subject
             ctx.report.plan.append(f"mail {n.period} → {n.recipient}: {subject}")
             ctx.report.add(planned_mails=1)
             out[n.period] = "planned"
         return out
     setup = _setup(ctx)
+    render = renderer_of(ctx)
     for n in notices:
-        rendered = render_notice(n.text, setup.tz, setup.locale)
+        rendered = render.notice(n.text, setup.tz, setup.locale)
 
         def build(n: Notice = n) -> EmailMessage:
             ics = n.ics(setup.sender) if n.ics is not None else None
-            return notice_message(render_notice(n.text, setup.tz, setup.locale), setup.sender,
-                                  n.recipient, sync_key(job, n.period, n.recipient.lower()),
-                                  ics=ics, method=n.method, date=now)
+            return render.message(render.notice(n.text, setup.tz, setup.locale),
+                                  setup.sender, n.recipient,
+                                  sync_key(job, n.period, n.recipient.lower()),
+                                  ics=ics, date=now, method=n.method)
 
         status = setup.mailer.deliver(job, n.period, n.recipient, build)
         out[n.period] = status

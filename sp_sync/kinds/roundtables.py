@@ -31,6 +31,7 @@ from datetime import date, datetime, time, timedelta
 from pydantic import Field, field_validator
 
 from sp_sync.domain.digest import person_email, person_name, title_of
+from sp_sync.domain.mail_content import NoticeText
 from sp_sync.domain.model import DesiredRow, Lookup, Person, Record, Value
 from sp_sync.domain.plan import Leftover
 from sp_sync.domain.series import (
@@ -46,7 +47,6 @@ from sp_sync.engine.notices import Notice, send_notices
 from sp_sync.engine.pipeline import Producer, pull_for, write
 from sp_sync.engine.records import StoreResolver, iter_records
 from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
-from sp_sync.render.notices import NoticeText
 
 ROUND_TABLES, TOPICS, ATTENDANCE = "round_tables", "topics", "attendance"
 DEPARTMENTS, USERS = "departments", "users"

@@ -27,19 +27,18 @@ from urllib.parse import quote
 from pydantic import Field
 
 from sp_sync.domain.digest import person_email, person_name, title_of
+from sp_sync.domain.mail_content import NoticeText
 from sp_sync.domain.model import ActionKind, Link, Lookup, RawItem, Record, WriteAction
 from sp_sync.domain.plan import Plan
 from sp_sync.domain.reminders import CalendarEvent, event_uid, sequence_of
 from sp_sync.domain.trainings import REGISTERED, WAITING, promotions
 from sp_sync.engine.apply import apply_plan
 from sp_sync.engine.context import RunContext
-from sp_sync.engine.notices import Notice, send_notices, uid_domain
+from sp_sync.engine.notices import Notice, renderer_of, send_notices, uid_domain
 from sp_sync.engine.pipeline import pull_for
 from sp_sync.engine.records import StoreResolver, iter_records
 from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
 from sp_sync.kinds.roundtables import check_lists
-from sp_sync.render.ics import to_ics
-from sp_sync.render.notices import NoticeText, cancel_ics
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,10 @@ def _event(ctx: RunContext, t: Record, start: datetime) -> CalendarEvent:
 def _calendar(ctx: RunContext, event: CalendarEvent, attendee: str,
               cancel: bool = False) -> Callable[[str], bytes]:
     """sender → the invitation (or its cancellation) for ``attendee``."""
+    renderer = renderer_of(ctx)
+    render = renderer.cancellation if cancel else renderer.invitation
+
     def make(sender: str) -> bytes:
-        render = cancel_ics if cancel else to_ics
         return render(event, sender, attendee, str(ctx.tz), ctx.now)
 
     return make

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -23,6 +22,7 @@ from typing import Any
 import css_inline
 
 from sp_sync.domain.digest import WINDOW_DAYS, WeeklyDigest
+from sp_sync.domain.mail_content import Notices, Rendered
 from sp_sync.domain.mailsafe import clean_header
 from sp_sync.domain.periods import parse_period
 from sp_sync.domain.personal import CoordinatorDigest, LeadDigest
@@ -33,34 +33,21 @@ from sp_sync.render.i18n import Formatter
 SYNC_KEY_HEADER = "X-SP-Sync-Key"
 
 
-@dataclass(frozen=True)
-class Rendered:
-    subject: str
-    text: str
-    html: str
+def _subject_prefix(notes: Notices, fmt: Formatter, late_in_subject: bool = True) -> str:
+    prefix = fmt.text("stale_prefix") if notes.stale_lists else ""
+    if notes.late_since is not None and late_in_subject:
+        prefix += fmt.text("late_prefix")
+    return prefix
 
 
-@dataclass(frozen=True)
-class Notices:
-    """What a mail must say before anything else: it is late, or its data is stale."""
-
-    late_since: datetime | None = None  # when it was due (None: on time)
-    stale_lists: tuple[str, ...] = ()  # list keys not synced within the freshness window
-
-    def subject_prefix(self, fmt: Formatter, late_in_subject: bool = True) -> str:
-        prefix = fmt.text("stale_prefix") if self.stale_lists else ""
-        if self.late_since is not None and late_in_subject:
-            prefix += fmt.text("late_prefix")
-        return prefix
-
-    def lines(self, fmt: Formatter, late_in_body: bool = True) -> list[str]:
-        out = []
-        if self.stale_lists:
-            out.append(fmt.text("stale_note", lists=", ".join(
-                fmt.list_name(k) for k in self.stale_lists)))
-        if self.late_since is not None and late_in_body:
-            out.append(fmt.text("late_note_mail", when=fmt.long_date_time(self.late_since)))
-        return out
+def _notice_lines(notes: Notices, fmt: Formatter, late_in_body: bool = True) -> list[str]:
+    out = []
+    if notes.stale_lists:
+        out.append(fmt.text("stale_note", lists=", ".join(
+            fmt.list_name(k) for k in notes.stale_lists)))
+    if notes.late_since is not None and late_in_body:
+        out.append(fmt.text("late_note_mail", when=fmt.long_date_time(notes.late_since)))
+    return out
 
 
 _BODY = re.compile(r"(<body[^>]*>)", re.IGNORECASE)
@@ -113,18 +100,18 @@ def render_weekly(
     """The weekly template says "late" itself (health section); ``notices`` add the rest."""
     fmt = Formatter(locale, digest.tz)
     notes = notices or Notices()
-    subject = notes.subject_prefix(fmt, late_in_subject=False) + _week_subject(
+    subject = _subject_prefix(notes, fmt, late_in_subject=False) + _week_subject(
         "subject.weekly", fmt, digest.period, digest.health.late)
     rendered = _render("weekly", subject, fmt, templates_dir, organisation, d=digest)
-    return _with_notices(rendered, notes.lines(fmt, late_in_body=False))
+    return _with_notices(rendered, _notice_lines(notes, fmt, late_in_body=False))
 
 
 def _noticed(name: str, subject: str, fmt: Formatter, templates_dir: Path | str | None,
              organisation: str | None, notices: Notices | None, **context: Any) -> Rendered:
     notes = notices or Notices()
-    rendered = _render(name, notes.subject_prefix(fmt) + subject, fmt, templates_dir,
+    rendered = _render(name, _subject_prefix(notes, fmt) + subject, fmt, templates_dir,
                        organisation, **context)
-    return _with_notices(rendered, notes.lines(fmt))
+    return _with_notices(rendered, _notice_lines(notes, fmt))
 
 
 def render_lead(
@@ -167,8 +154,10 @@ def build_message(
     key: str,
     ics: bytes | None = None,
     date: datetime | None = None,
+    method: str = "REQUEST",
 ) -> EmailMessage:
-    """multipart/alternative (text, HTML), plus a text/calendar part when ``ics`` is given.
+    """multipart/alternative (text, HTML), plus a text/calendar part when ``ics`` is given
+    (``method``: REQUEST for an invitation, CANCEL for a cancellation).
 
     ``key`` is ``<job>/<period>/<recipient>``; the Message-ID is ours (domain of the
     sender), so a resend after a crash carries the same id. Header values are cleaned
@@ -187,7 +176,7 @@ def build_message(
     if ics is not None:
         msg.make_mixed()
         msg.add_attachment(ics, maintype="text", subtype="calendar",
-                           params={"method": "REQUEST"}, filename="termin.ics")
+                           params={"method": method}, filename="termin.ics")
     return msg
 
 

@@ -1,7 +1,6 @@
 """Notices of the round-table and training cycle → e-mails (German default, English).
 
     render_notice(notice, tz=…, locale=…)                 -> Rendered
-    notice_message(rendered, sender, recipient, key, …)   -> EmailMessage
     cancel_ics(event, organizer, attendee, tz, stamp)     -> bytes (METHOD:CANCEL)
 
 Short, plain notices: a promotion from the waiting list (with the invitation), a cancelled
@@ -11,17 +10,14 @@ request to record training attendance, and a reminder to the moderator to file m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from html import escape
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from sp_sync.domain.mail_content import NoticeText, Rendered
 from sp_sync.domain.reminders import CalendarEvent
-from sp_sync.render.mail import SYNC_KEY_HEADER, Rendered
 
 _TEXTS: dict[str, dict[str, str]] = {
     "de": {
@@ -66,18 +62,6 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class NoticeText:
-    """What a notice says: its kind (a key of the texts), the event and a link."""
-
-    kind: str  # "promoted" | "cancelled" | "attendance" | "minutes"
-    name: str  # the recipient's name
-    title: str
-    start: datetime
-    link: str | None = None
-    count: int = 0
-
-
 def _lang(locale: str) -> str:
     return "en" if locale.lower().startswith("en") else "de"
 
@@ -107,32 +91,6 @@ def render_notice(notice: NoticeText, tz: str = "Europe/Berlin", locale: str = "
             f"<p>{escape(bye).replace(chr(10), '<br>')}</p>"
             f'<p style="color:#666;font-size:12px">{escape(t["auto"])}</p></body></html>')
     return Rendered(subject, "\n".join(lines) + "\n", html)
-
-
-def notice_message(
-    rendered: Rendered,
-    sender: str,
-    recipient: str,
-    key: str,
-    ics: bytes | None = None,
-    method: str = "REQUEST",
-    date: datetime | None = None,
-) -> EmailMessage:
-    """multipart/alternative (text, HTML), plus a text/calendar part with ``method``."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
-    msg["Message-ID"] = make_msgid(idstring="spsync", domain=sender.rpartition("@")[2] or None)
-    msg[SYNC_KEY_HEADER] = key
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    if ics is not None:
-        msg.make_mixed()
-        msg.add_attachment(ics, maintype="text", subtype="calendar",
-                           params={"method": method}, filename="termin.ics")
-    return msg
 
 
 def cancel_ics(

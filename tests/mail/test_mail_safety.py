@@ -24,6 +24,7 @@ from sp_sync.engine.digests import (
 )
 from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.render.mail import html_part, text_part
+from sp_sync.render.renderer import TemplateRenderer
 from tests.digest.dataset import NOW, TZ, changes, dataset, fc, health, utc
 from tests.mail.conftest import SmtpServer
 
@@ -36,7 +37,7 @@ def mailer(store: MemoryStore, server: SmtpServer) -> Mailer:
 
 
 def ctx(**kw: Any) -> MailContext:
-    return MailContext(sender="dtc@mannheim.de", tz=TZ, locale="de",
+    return MailContext(sender="dtc@mannheim.de", renderer=TemplateRenderer(), tz=TZ, locale="de",
                        organisation="Stadt Mannheim", **kw)
 
 

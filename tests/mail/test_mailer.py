@@ -29,6 +29,7 @@ from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.errors import ConfigError, TransientError
 from sp_sync.ports import SendResult, StateStore
 from sp_sync.render.mail import text_part
+from sp_sync.render.renderer import TemplateRenderer
 from tests.digest.dataset import NOW, TZ, changes, dataset, health, utc
 from tests.mail.test_smtp import Crash, CrashAfterSend
 
@@ -75,7 +76,7 @@ def sources() -> DigestSources:
 
 
 def ctx() -> MailContext:
-    return MailContext(sender="dtc@mannheim.de", tz=TZ, locale="de",
+    return MailContext(sender="dtc@mannheim.de", renderer=TemplateRenderer(), tz=TZ, locale="de",
                        organisation="Stadt Mannheim")
 
 

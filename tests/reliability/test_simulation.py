@@ -19,13 +19,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sp_sync.engine.sync_job import SyncParams, run_sync_job
 
 from sp_sync import crashpoints
 from sp_sync.adapters.graph import source as graph_source
 from sp_sync.emulator.faults import FaultRule
 from sp_sync.engine.pull import pull_list
 from sp_sync.errors import SpSyncError
+from sp_sync.kinds.sync import SyncParams
+from tests.helpers.copying import run_copy
 
 from .site import ANNA, PUBLIC, P, Site, open_site
 
@@ -79,8 +80,8 @@ def _person(site: Site, rng: random.Random, serial: int) -> None:
 def _run_once(site: Site, allow: bool = False) -> int:
     projects = site.mapping.get("projects")
     pull_list(site.lists, site.store, projects, site.ref(projects), NOW, allow_mass_delete=allow)
-    return run_sync_job(PARAMS, site.mapping, site.lists, site.lists, site.store, site.ref, TZ,
-                        NOW, allow_mass_delete=allow).writes
+    return run_copy(PARAMS, site.mapping, site.lists, site.lists, site.store, site.ref, TZ,
+                    NOW, allow_mass_delete=allow).writes
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
@@ -114,7 +115,7 @@ def test_edits_faults_and_crashes_converge(tmp_path: Path, seed: int) -> None:
         assert _run_once(site) == 0, outcomes  # a quiet run writes nothing
         assert site.mirror_equals_list("projects"), outcomes
         assert site.mirror_equals_list("public_projects"), outcomes
-        wanted = {"projects:" + str(i["fields"]["Projektnummer"])
+        wanted = {"copy:public-projects:" + str(i["fields"]["Projektnummer"])
                   for i in site.emu.items(P) if i["fields"].get(PUBLIC)}
         rows = Counter(str(i["fields"].get("SyncKey")) for i in site.emu.items(T))
         assert set(rows) == wanted and (not rows or max(rows.values()) == 1), outcomes

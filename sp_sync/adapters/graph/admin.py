@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sp_sync.adapters.graph.sites import GraphSites
 from sp_sync.errors import GraphError, NotFound
 from sp_sync.ports import ListRef
-
-if TYPE_CHECKING:
-    from sp_sync.adapters.graph.source import GraphLists
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +17,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 BUILTIN = frozenset({"Title", "ID", "Created", "Modified", "Author", "Editor"})
 
 
-def _resolved(lists: GraphLists, ref: ListRef, col: Mapping[str, Any]) -> dict[str, Any]:
+def _resolved(lists: GraphSites, ref: ListRef, col: Mapping[str, Any]) -> dict[str, Any]:
     """The column definition with a lookup's target list title replaced by its id."""
     out = dict(col)
     lookup = out.get("lookup")
@@ -31,7 +29,7 @@ def _resolved(lists: GraphLists, ref: ListRef, col: Mapping[str, Any]) -> dict[s
     return out
 
 
-def ensure_list(lists: GraphLists, ref: ListRef, columns: Sequence[Mapping[str, Any]]) -> bool:
+def ensure_list(lists: GraphSites, ref: ListRef, columns: Sequence[Mapping[str, Any]]) -> bool:
     """Create the list with ``columns`` if missing; add missing columns; index flagged ones."""
     conn = lists.conn
     site = lists.site_id(ref.site_url)

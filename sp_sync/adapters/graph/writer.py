@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sp_sync.adapters.graph.errors import AmbiguousRequest, graph_error_body
+from sp_sync.adapters.graph.sites import GraphSites
 from sp_sync.adapters.graph.wire import fields_item, raw_item
 from sp_sync.domain.model import ActionKind, OutcomeStatus, WriteAction, WriteOutcome
 from sp_sync.errors import BudgetExhausted, GraphError, TransientError
 from sp_sync.ports import ListRef, charge
-
-if TYPE_CHECKING:
-    from sp_sync.adapters.graph.source import GraphLists
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +54,7 @@ def sub_request(items_rel: str, rid: str, action: WriteAction) -> dict[str, Any]
 class _Run:
     """State of one ``apply`` call: outcomes by index, attempts per action."""
 
-    def __init__(self, lists: GraphLists, ref: ListRef, actions: Sequence[WriteAction]) -> None:
+    def __init__(self, lists: GraphSites, ref: ListRef, actions: Sequence[WriteAction]) -> None:
         self.lists = lists
         self.conn = lists.conn
         self.actions = actions
@@ -146,7 +144,7 @@ class _Run:
 
 
 def apply_actions(
-    lists: GraphLists, ref: ListRef, actions: Sequence[WriteAction]
+    lists: GraphSites, ref: ListRef, actions: Sequence[WriteAction]
 ) -> list[WriteOutcome]:
     for action in actions:
         _check(action)
