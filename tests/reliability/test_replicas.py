@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from sp_sync.adapters.store.sql import SqlStore
 from sp_sync.emulator import Emulator
-from sp_sync.emulator.seeds.demo import demo_seed
+from tests.helpers.tenant import provisioned_demo_seed
 
 from .conftest import REPO, SP_SYNC, env_for, kill_all, wait_for, write_job
 
@@ -64,16 +64,16 @@ def _runs_by_owner(store: SqlStore) -> dict[str, Counter[str]]:
 def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
     tmp_path: Path, pg_url: str
 ) -> None:
-    seed = demo_seed()
+    seed = provisioned_demo_seed()
     with Emulator(seed=seed, state_dir=tmp_path / "emulator") as emu:
         jobs = tmp_path / "jobs"
         write_job(jobs, "pull", PULL_JOB)
         write_job(jobs, "public", SYNC_JOB)
         env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(jobs),
                       SP_SYNC_LEASE_SECONDS=str(LEASE_S))
-        # The demo seed has ProjekteOeffentlich already: nothing to provision.
-        public = {"projects:" + str(i["fields"]["Projektnummer"]) for i in emu.items("Projekte")
-                  if i["fields"].get("_x00d6_ffentlich")}
+        # The seed has ProjekteOeffentlich already (as after provision).
+        public = {"copy:public-projects:" + str(i["fields"]["Projektnummer"])
+                  for i in emu.items("Projekte") if i["fields"].get("_x00d6_ffentlich")}
         assert public
 
         store = SqlStore(pg_url)
@@ -111,10 +111,11 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
                                                "Projektnummer": "P-9001",
                                                "_x00d6_ffentlich": True}, None)
             assert pid
-            wait_for("the new row", lambda: "projects:P-9001" in _public_rows(emu), timeout=60)
+            wait_for("the new row",
+                     lambda: "copy:public-projects:P-9001" in _public_rows(emu), timeout=60)
             time.sleep(3)  # a few more ticks of both schedules
             rows = _public_rows(emu)
-            assert set(rows) == public | {"projects:P-9001"} and max(rows.values()) == 1
+            assert set(rows) == public | {"copy:public-projects:P-9001"} and max(rows.values()) == 1
             owners = _runs_by_owner(store)
             assert owners.get(str(first.pid), Counter())["running"] == 0  # interrupted
             assert owners[str(second.pid)]["ok"] >= 1
@@ -146,7 +147,7 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
             assert late == 0  # nothing committed by the stalled old leader
             assert _runs_by_owner(store)[str(third.pid)]["ok"] >= 1
             rows = _public_rows(emu)
-            assert set(rows) == public | {"projects:P-9001"} and max(rows.values()) == 1
+            assert set(rows) == public | {"copy:public-projects:P-9001"} and max(rows.values()) == 1
 
             for proc in (second, third):
                 proc.send_signal(signal.SIGTERM)
@@ -166,7 +167,8 @@ def test_run_job_twice_at_once_on_postgres_writes_each_row_once(
     """F18: two `sp-sync run-job public-projects` started together (an admin beside the
     daemon, or a second replica's manual run): the job lock makes the second wait, and it
     then finds every row in place — 16 rows, not 32."""
-    with Emulator(seed=demo_seed(), state_dir=tmp_path / "emulator", latency_ms=20) as emu:
+    with Emulator(seed=provisioned_demo_seed(), state_dir=tmp_path / "emulator",
+                  latency_ms=20) as emu:
         env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(REPO / "jobs"))
         procs = [subprocess.Popen([*SP_SYNC, "run-job", "public-projects"], env=env, cwd=REPO,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -176,7 +178,7 @@ def test_run_job_twice_at_once_on_postgres_writes_each_row_once(
         finally:
             kill_all(procs)
         assert [p.returncode for p in procs] == [0, 0], outs
-        wanted = {"projects:" + str(i["fields"]["Projektnummer"])
+        wanted = {"copy:public-projects:" + str(i["fields"]["Projektnummer"])
                   for i in emu.items("Projekte") if i["fields"].get("_x00d6_ffentlich")}
         rows = _public_rows(emu)
         assert set(rows) == wanted and max(rows.values()) == 1

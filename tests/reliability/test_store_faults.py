@@ -21,9 +21,9 @@ from sp_sync.config.mapping import load_mapping
 from sp_sync.domain.model import MirrorItem
 from sp_sync.domain.normalize import content_hash
 from sp_sync.emulator import Emulator
-from sp_sync.emulator.seeds.demo import demo_seed
 from sp_sync.engine.pull import pull_list
 from sp_sync.errors import StoreError
+from tests.helpers.tenant import provisioned_demo_seed
 
 from .conftest import POSTGRES_URL, REPO, SP_SYNC, env_for, sp_sync
 from .site import open_site
@@ -124,7 +124,8 @@ def test_postgres_connections_killed_during_a_cli_run_then_a_clean_run(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
         "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     )
-    with Emulator(seed=demo_seed(), state_dir=tmp_path / "emulator", latency_ms=15) as emu:
+    with Emulator(seed=provisioned_demo_seed(), state_dir=tmp_path / "emulator",
+                  latency_ms=15) as emu:
         env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(REPO / "jobs"))
         proc = subprocess.Popen([*SP_SYNC, "run-job", "dtc-sync"], env=env, cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
