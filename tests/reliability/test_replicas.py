@@ -72,7 +72,7 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
         env = env_for(emu, tmp_path, pg_url, SP_SYNC_JOBS_DIR=str(jobs),
                       SP_SYNC_LEASE_SECONDS=str(LEASE_S))
         # The seed has ProjekteOeffentlich already (as after provision).
-        public = {"copy:public-projects:" + str(i["fields"]["Projektnummer"])
+        public = {"copy:public:" + str(i["fields"]["Projektnummer"])
                   for i in emu.items("Projekte") if i["fields"].get("_x00d6_ffentlich")}
         assert public
 
@@ -112,10 +112,10 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
                                                "_x00d6_ffentlich": True}, None)
             assert pid
             wait_for("the new row",
-                     lambda: "copy:public-projects:P-9001" in _public_rows(emu), timeout=60)
+                     lambda: "copy:public:P-9001" in _public_rows(emu), timeout=60)
             time.sleep(3)  # a few more ticks of both schedules
             rows = _public_rows(emu)
-            assert set(rows) == public | {"copy:public-projects:P-9001"} and max(rows.values()) == 1
+            assert set(rows) == public | {"copy:public:P-9001"} and max(rows.values()) == 1
             owners = _runs_by_owner(store)
             assert owners.get(str(first.pid), Counter())["running"] == 0  # interrupted
             assert owners[str(second.pid)]["ok"] >= 1
@@ -147,7 +147,7 @@ def test_two_daemons_one_leader_each_row_once_failover_after_kill_9(
             assert late == 0  # nothing committed by the stalled old leader
             assert _runs_by_owner(store)[str(third.pid)]["ok"] >= 1
             rows = _public_rows(emu)
-            assert set(rows) == public | {"copy:public-projects:P-9001"} and max(rows.values()) == 1
+            assert set(rows) == public | {"copy:public:P-9001"} and max(rows.values()) == 1
 
             for proc in (second, third):
                 proc.send_signal(signal.SIGTERM)
