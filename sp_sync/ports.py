@@ -343,6 +343,11 @@ class RunHistory(Protocol):
         """Newest first."""
         ...
 
+    def runs_since(self, since: datetime) -> list[RunRecord]:
+        """Every run (any job, running ones too) started at or after ``since``, oldest
+        first (ties by id): the run-history list's input (kind ``runlog``)."""
+        ...
+
 
 class MailLedger(Protocol):
     """Exactly-once mail: an outbox entry per (job, period, recipient) and a ledger of

@@ -118,6 +118,9 @@ def run_demo(
                 outcomes.append(run_job(svc, config.job(name)))
             cycle = round_table_cycle(svc, config, emu, clock)
             outcomes.extend(cycle.pop("outcomes"))
+            # Last: the run history into SyncProtokoll, one row per run above (issue 13).
+            run_log = run_job(svc, config.job("run-log"))
+            outcomes.append(run_log)
             mirrored = {
                 s.key: svc.store.count(s.key) for s in config.mapping.lists if s.role == "source"
             }
@@ -141,6 +144,7 @@ def run_demo(
             "edits": edits,
             "cycle": cycle,
             "source_titles": [s.title for s in config.mapping.lists if s.role == "source"],
+            "run_log": run_log.stats.get("written", 0),
         },
     )
     _summary(console, result)
@@ -250,6 +254,9 @@ def _summary(console: Console, r: DemoResult) -> None:
                       f"{sum(1 for a in cycle['agenda'] if str(a).startswith('Offene'))}); "
                       f"attendance rows {cycle['attendance']}; moved up from the waiting "
                       f"list: {', '.join(map(str, cycle['promoted'])) or 'nobody'}")
+    if r.extra.get("run_log"):
+        console.print(f"run history: {r.extra['run_log']} runs listed in SyncProtokoll "
+                      "(sp-sync runs show them too)")
     console.print(f"rendered digest: [bold]{r.digest_html or '(none)'}[/]")
     console.print(f"outbox: {r.base / 'outbox'}  state: {r.base / 'state.db'}")
     console.print(f"done in {r.seconds:.1f} s")

@@ -10,8 +10,10 @@ from typing import Any
 
 from sp_sync.kinds import mail, pull, rollup, roundtables, sync, trainings, validate
 from sp_sync.kinds.base import JobKind
+from sp_sync.kinds.runlog import KIND as RUNLOG
 
 KINDS: dict[str, JobKind[Any]] = {
     kind.name: kind for kind in (pull.KIND, sync.KIND, mail.DIGEST, mail.REMINDERS,
                                  rollup.KIND, roundtables.KIND, trainings.KIND, validate.KIND)
 }
+KINDS[RUNLOG.name] = RUNLOG  # the run history list (SyncProtokoll), issue 13

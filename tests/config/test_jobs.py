@@ -15,6 +15,7 @@ from sp_sync.errors import ConfigError
 from sp_sync.kinds import KINDS
 from sp_sync.kinds.mail import DigestParams
 from sp_sync.kinds.pull import PullParams
+from sp_sync.kinds.runlog import RunlogParams
 from sp_sync.kinds.sync import SyncParams
 
 from .conftest import REPO
@@ -32,7 +33,10 @@ def test_shipped_jobs_load(mapping: ListMapping) -> None:
     assert set(jobs) == {"dtc-sync", "dtc-reconcile", "public-projects", "weekly-digest",
                          "lead-digests", "coordinator-digests", "reminders",
                          "round-tables", "trainings",
-                         "portfolio", "training-stats", "attendance-rate", "dtc-validate"}
+                         "portfolio", "training-stats", "attendance-rate", "dtc-validate",
+                         "run-log"}
+    runlog = jobs["run-log"].params_as(RunlogParams)
+    assert (runlog.list, runlog.keep_days) == ("run_log", 90)
     pull = jobs["dtc-sync"].params_as(PullParams)
     assert "projects" in pull.lists and "public_projects" not in pull.lists and not pull.full
     assert jobs["dtc-reconcile"].params_as(PullParams).full

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sp_sync.adapters.store.scratch import ScratchStore
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
 from sp_sync.ports import StateStore
@@ -350,6 +351,34 @@ def test_runs_start_finish_and_list_newest_first(store: StateStore) -> None:
     assert done.stats == {"requests": 3, "nested": {"x": 1}}
     assert (running.status, running.finished_at, running.message) == ("running", None, None)
     assert (failed.status, failed.message) == ("failed", "Graph 503 – aufgegeben")
+
+
+def test_runs_since_are_every_run_from_that_moment_oldest_first(store: StateStore) -> None:
+    berlin = datetime(2026, 11, 30, 10, 0, tzinfo=BERLIN)  # = T0 in UTC
+    before = store.start_run("pull", T0 - timedelta(seconds=1))
+    tie_a = store.start_run("digest", T0)
+    tie_b = store.start_run("pull", T0)
+    later = store.start_run("runlog", T0 + timedelta(days=3))
+    store.finish_run(tie_a, "partial", T0 + timedelta(minutes=1), {"sent": 2}, "1 Mail offen")
+    store.finish_run(before, "ok", T0, {})
+
+    since = store.runs_since(berlin)
+    assert [r.id for r in since] == [tie_a, tie_b, later]  # at ``since`` counts; ties by id
+    assert (since[0].status, since[0].stats, since[0].message) == (
+        "partial", {"sent": 2}, "1 Mail offen")
+    assert since[1].status == "running" and since[1].finished_at is None
+    assert all(r.started_at.tzinfo is UTC for r in since)
+    assert [r.id for r in store.runs_since(T0 + timedelta(days=3, seconds=1))] == []
+    assert len(store.runs_since(T0 - timedelta(days=1))) == 4
+
+
+def test_a_dry_runs_scratch_store_reads_runs_since_from_the_real_one(store: StateStore) -> None:
+    real = store.start_run("pull", T0)
+    scratch = ScratchStore(store)
+    scratch.start_run("runlog", T0 + timedelta(minutes=1))  # stays in the scratch store
+    assert [r.job for r in scratch.runs_since(T0)] == ["pull", "runlog"]
+    assert [r.id for r in store.runs_since(T0)] == [real]
+    scratch.close()
 
 
 def test_finishing_an_unknown_run_fails(store: StateStore) -> None:

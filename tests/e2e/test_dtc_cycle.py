@@ -49,6 +49,10 @@ def test_demo_cycle_mirrors_every_list_and_sends_one_weekly_digest(tmp_path: Pat
     # the public subset reached its own list
     assert result.served["ProjekteOeffentlich"] == 16
 
+    # the run history reached SyncProtokoll: one row per run before the run-log job's own
+    assert result.outcomes[-1].job == "run-log"
+    assert result.served["SyncProtokoll"] == result.extra["run_log"] == len(result.outcomes) - 1
+
 
 def test_second_cycle_reads_one_request_per_list_and_writes_and_sends_nothing(
     tenant: Tenant,

@@ -269,6 +269,13 @@ class MemoryStore:
         found.sort(key=lambda r: (r.started_at, r.id), reverse=True)
         return found[:limit]
 
+    def runs_since(self, since: datetime) -> list[RunRecord]:
+        since = as_utc(since)
+        with self._lock:
+            found = [r for r in self._runs.values() if r.started_at >= since]
+        found.sort(key=lambda r: (r.started_at, r.id))
+        return found
+
     # ------------------------------------------------------------------ outbox
 
     def outbox_add(

@@ -108,6 +108,10 @@ class ScratchStore:
         both = self.mem.runs(job, limit) + self.base.runs(job, limit)
         return sorted(both, key=lambda r: r.started_at, reverse=True)[:limit]
 
+    def runs_since(self, since: datetime) -> list[RunRecord]:
+        both = self.base.runs_since(since) + self.mem.runs_since(since)
+        return sorted(both, key=lambda r: r.started_at)  # stable: base first on a tie
+
     # ------------------------------------------------------------------ outbox, ledger
 
     def _entry(self, entry: OutboxEntry | None) -> OutboxEntry | None:

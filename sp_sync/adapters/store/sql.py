@@ -476,6 +476,14 @@ class SqlStore:
         query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
         if job is not None:
             query = query.where(runs.c.job == job)
+        return self._run_records(query)
+
+    def runs_since(self, since: datetime) -> list[RunRecord]:
+        query = (sa.select(runs).where(runs.c.started_at >= as_utc(since))
+                 .order_by(runs.c.started_at, runs.c.id))
+        return self._run_records(query)
+
+    def _run_records(self, query: sa.Select[Any]) -> list[RunRecord]:
         with self._read("reading runs") as conn:
             return [
                 RunRecord(
