@@ -397,8 +397,9 @@ class Evaluator:
         self.tz = env.tz
         self._items = items
         # Equality tests on plain values repeat (a status per registration): one answer
-        # per (clause, value) instead of one per item.
-        self.memo: dict[tuple[int, type, Any], bool] = {}
+        # per (clause, value) instead of one per item. The entry holds the clause, so its
+        # id is not reused by another clause while the answer is kept.
+        self.memo: dict[tuple[int, type, Any], tuple[Clause, bool]] = {}
         self._days: dict[RelativeDate, date | None] = {}
 
     def value(self, path: Path, rec: Record) -> Value:
@@ -428,8 +429,8 @@ class Evaluator:
             key = (id(c), type(v), v)
             hit = self.memo.get(key)
             if hit is None:
-                hit = self.memo[key] = self.check(c, v)
-            return hit
+                hit = self.memo[key] = (c, self.check(c, v))
+            return hit[1]
         return self.check(c, v)
 
     def check(self, c: Clause, v: Value) -> bool:
