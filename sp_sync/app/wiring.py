@@ -142,6 +142,13 @@ def services(config: Config, clock: Clock | None = None) -> Iterator[Services]:
         conn.close()
 
 
+def graph_lists(svc: Services) -> GraphLists:
+    """The Graph adapter behind the ports, for admin commands (provision, snapshot)."""
+    if not isinstance(svc.writer, GraphLists):
+        raise TypeError("this command needs the Graph adapter")
+    return svc.writer
+
+
 def provision_targets(svc: Services, mapping: ListMapping) -> dict[str, bool]:
     """Create or complete every target list (lookup targets first); title → changed."""
     if svc.admin is None:
