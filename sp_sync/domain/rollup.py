@@ -23,13 +23,24 @@ counts in the empty group, like a project without department.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sp_sync.domain.conditions import (
+    ALWAYS,
+    Clause,
+    Condition,
+    EvalEnv,
+    Evaluator,
+    Path,
+    compile_clause,
+    compile_condition,
+    compile_path,
+    local_day,
+)
 from sp_sync.domain.model import (
     ColumnType,
     ListMapping,
@@ -45,7 +56,6 @@ EMPTY_LABEL = "(ohne)"  # and what the group column shows (user-facing: German)
 
 TRUNCATIONS = ("month", "quarter", "year")
 AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max")
-OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "empty")
 
 Problem = tuple[str, str, str]  # (key, reason, what to do)
 
@@ -58,67 +68,7 @@ class RollupError(ValueError):
         super().__init__("; ".join(f"{k}: {r} ({h})" for k, r, h in self.problems))
 
 
-# --------------------------------------------------------------------------- relative dates
-
-_RELATIVE = re.compile(r"^\s*([+-])\s*(\d+)\s*(day|week|month|quarter|year)s?\s*$")
-
-
-def _add_months(day: date, months: int) -> date:
-    y, m = divmod(day.month - 1 + months, 12)
-    year, month = day.year + y, m + 1
-    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, last))
-
-
-def resolve_date(text: str, today: date) -> date:
-    """``today``, ``-12 months``, ``+7 days``, ``-2 weeks``, ``-1 year`` or an ISO date."""
-    t = text.strip().lower()
-    if t == "today":
-        return today
-    m = _RELATIVE.match(t)
-    if m:
-        n = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
-        unit = m.group(3)
-        if unit == "day":
-            return today + timedelta(days=n)
-        if unit == "week":
-            return today + timedelta(weeks=n)
-        return _add_months(today, n * {"month": 1, "quarter": 3, "year": 12}[unit])
-    return date.fromisoformat(t)
-
-
-def is_date_text(text: str) -> bool:
-    try:
-        resolve_date(text, date(2000, 1, 1))
-    except ValueError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- the spec
-
-
-@dataclass(frozen=True)
-class Path:
-    """A column of the list, possibly reached through lookups (``department.dezernat``)."""
-
-    text: str
-    steps: tuple[tuple[str, str], ...]  # (lookup column key, the list it points into)
-    column: str  # final column key on the last list
-    type: ColumnType
-    lookup_list: str | None = None  # the final column is a lookup into this list
-    choices: tuple[str, ...] = ()
-    title_column: str | None = None  # the lookup list's column a lookup shows (Title)
-
-
-@dataclass(frozen=True)
-class Condition:
-    path: Path
-    op: str
-    value: Any  # a scalar, a tuple for in/not_in, a bool for empty; dates stay text
-
-
-Filter = tuple[Condition, ...]  # all must hold
 
 
 @dataclass(frozen=True)
@@ -127,7 +77,7 @@ class Dimension:
     path: Path
     truncate: str | None = None  # month | quarter | year for dates
     domain: bool = True  # fill in every value the column's domain implies
-    domain_filter: Filter = ()  # for lookups: which items of the list (e.g. active)
+    domain_filter: Condition = ALWAYS  # for lookups: which items of the list (e.g. active)
 
 
 @dataclass(frozen=True)
@@ -147,7 +97,7 @@ class Measure:
     column: str  # target column key
     op: str  # an AGGREGATE, "rate" or "window"
     path: Path | None = None  # what sum/avg/min/max/count_distinct read
-    where: Filter = ()  # on the source item, or on the child for child measures
+    where: Condition = ALWAYS  # on the source item, or on the child for child measures
     child: Child | None = None
     rate: tuple[str, str] | None = None  # numerator, denominator (measure columns)
     percent: bool = False
@@ -162,7 +112,7 @@ class LastN:
     n: int
     parent_list: str
     order: Path
-    where: Filter = ()
+    where: Condition = ALWAYS
     on: Path | None = None
 
 
@@ -171,7 +121,7 @@ class RollupSpec:
     source: str
     grains: tuple[Grain, ...]
     measures: tuple[Measure, ...]
-    filter: Filter = ()
+    filter: Condition = ALWAYS
     last: LastN | None = None
     grain_column: str | None = None  # target column naming the grain
     empty_label: str = EMPTY_LABEL
@@ -183,13 +133,10 @@ class RollupSpec:
 
         def add_path(p: Path | None) -> None:
             if p is not None:
-                out.extend(lst for _, lst in p.steps)
-                if p.lookup_list:
-                    out.append(p.lookup_list)
+                out.extend(p.lists)
 
-        def add_filter(f: Filter) -> None:
-            for c in f:
-                add_path(c.path)
+        def add_filter(f: Condition) -> None:
+            out.extend(f.lists)
 
         add_filter(self.filter)
         for g in self.grains:
@@ -221,86 +168,10 @@ class _Compiler:
         self.problems.append((key, reason, hint))
 
     def path(self, key: str, list_key: str, text: Any) -> Path | None:
-        if not isinstance(text, str) or not text.strip():
-            self.bad(key, f"{text!r} is no column path", "write a column key such as "
-                     "'status' or a path through a lookup such as 'department.dezernat'")
-            return None
-        parts = text.strip().split(".")
-        steps: list[tuple[str, str]] = []
-        spec = self.mapping.get(list_key)
-        for i, part in enumerate(parts):
-            col = next((c for c in spec.columns if c.key == part), None)
-            if col is None:
-                known = ", ".join(sorted(c.key for c in spec.columns))
-                self.bad(key, f"list {spec.key!r} has no column {part!r}",
-                         f"use one of {known}")
-                return None
-            if i == len(parts) - 1:
-                target = (col.lookup_list if col.type is ColumnType.LOOKUP
-                          and col.lookup_list in self.mapping else None)
-                title = None
-                if target:
-                    tcols = self.mapping.get(target).columns
-                    title = next((c.key for c in tcols if c.name == "Title"), None)
-                return Path(text.strip(), tuple(steps), col.key, col.type, target,
-                            col.choices, title)
-            if col.type is not ColumnType.LOOKUP or not col.lookup_list:
-                self.bad(key, f"{spec.key}.{part} is no lookup, so {text!r} cannot go on "
-                         "through it", "only single lookups can be followed with '.'")
-                return None
-            if col.lookup_list not in self.mapping:
-                self.bad(key, f"{spec.key}.{part} points into {col.lookup_list!r}, which is "
-                         "not in the mapping", "map that list in config/lists.toml")
-                return None
-            steps.append((col.key, col.lookup_list))
-            spec = self.mapping.get(col.lookup_list)
-        return None  # pragma: no cover - loop always returns
+        return compile_path(self.mapping, list_key, text, key, self.bad)
 
-    def filter(self, key: str, list_key: str, raw: Any) -> Filter:
-        if raw is None:
-            return ()
-        if not isinstance(raw, Mapping):
-            self.bad(key, "not a table", 'write conditions as { status = ["Planung"], '
-                     'due = { lt = "today" } }')
-            return ()
-        out: list[Condition] = []
-        for col, want in raw.items():
-            p = self.path(f"{key}.{col}", list_key, col)
-            if p is None:
-                continue
-            if isinstance(want, Mapping):
-                for op, value in want.items():
-                    c = self.condition(f"{key}.{col}.{op}", p, str(op), value)
-                    if c:
-                        out.append(c)
-            elif isinstance(want, list):
-                out.append(Condition(p, "in", tuple(want)))
-            else:
-                out.append(Condition(p, "eq", want))
-        return tuple(out)
-
-    def condition(self, key: str, p: Path, op: str, value: Any) -> Condition | None:
-        if op not in OPERATORS:
-            self.bad(key, f"unknown operator {op!r}", f"use one of {', '.join(OPERATORS)}")
-            return None
-        if op in ("in", "not_in"):
-            if not isinstance(value, list):
-                self.bad(key, f"{op} needs a list", f'write {op} = ["a", "b"]')
-                return None
-            return Condition(p, op, tuple(value))
-        if op == "empty" and not isinstance(value, bool):
-            self.bad(key, "empty needs true or false", "write empty = true")
-            return None
-        if op in ("lt", "lte", "gt", "gte") and p.type in (ColumnType.DATE,
-                                                          ColumnType.DATETIME):
-            if not isinstance(value, str | date) or (
-                    isinstance(value, str) and not is_date_text(value)):
-                self.bad(key, f"{value!r} is no date", "write an ISO date or a relative "
-                         "date: 'today', '-12 months', '+7 days'")
-                return None
-            if isinstance(value, date):
-                value = value.isoformat()
-        return Condition(p, op, value)
+    def filter(self, key: str, list_key: str, raw: Any) -> Condition:
+        return compile_condition(raw, self.mapping, list_key, key, self.bad)
 
     def dimension(self, key: str, list_key: str, column: str, raw: Any) -> Dimension | None:
         if isinstance(raw, str):
@@ -325,7 +196,7 @@ class _Compiler:
             self.bad(f"{key}.truncate", f"{p.text!r} is no date column",
                      "truncate only date or date-time columns")
             return None
-        domain_filter: Filter = ()
+        domain_filter: Condition = ALWAYS
         if raw.get("domain_filter") is not None:
             if not p.lookup_list:
                 self.bad(f"{key}.domain_filter", f"{p.text!r} is no lookup",
@@ -464,9 +335,9 @@ def compile_rollup(raw: Mapping[str, Any], mapping: ListMapping) -> RollupSpec:
         elif p is not None:
             for bound, op in (("from", "gte"), ("to", "lte")):
                 if window.get(bound) is not None:
-                    cond = c.condition(f"window.{bound}", p, op, window[bound])
+                    cond = compile_clause(p, op, window[bound], f"window.{bound}", c.bad)
                     if cond:
-                        flt = (*flt, cond)
+                        flt = flt & Condition((cond,))
     if window.get("last") is not None:
         last = c.last("window.last", source, window["last"])
     unknown_window = set(window) - {"column", "from", "to", "last"}
@@ -541,14 +412,6 @@ class _Acc:
         self.seen: set[Any] | None = None
 
 
-def _local_day(value: Any, tz: ZoneInfo) -> date | None:
-    if isinstance(value, datetime):
-        return (value.astimezone(tz) if value.tzinfo else value).date()
-    if isinstance(value, date):
-        return value
-    return None
-
-
 def _key_of(value: Value) -> Any:
     """What makes two values the same group / the same distinct value."""
     if isinstance(value, Lookup):
@@ -560,36 +423,14 @@ def _key_of(value: Value) -> Any:
     return value
 
 
-def _scalar_equal(value: Value, want: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, Person):
-        return want in (value.name, value.email, value.id)
-    if isinstance(value, Lookup):
-        return want in (value.title, value.id)
-    if isinstance(value, bool) or isinstance(want, bool):
-        return value is want
-    if isinstance(value, tuple):
-        return any(_scalar_equal(v, want) for v in value)
-    if isinstance(value, date) and isinstance(want, str):
-        return value.isoformat() == want
-    return bool(value == want)
+class _Eval(Evaluator):
+    """The evaluator over a roll-up's inputs (records by list, indexed by id on demand)."""
 
-
-_EQUALITY = frozenset({"eq", "ne", "in", "not_in", "empty"})
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-class _Eval:
     def __init__(self, records: Mapping[str, Sequence[Record]], today: date,
                  tz: ZoneInfo) -> None:
+        super().__init__(EvalEnv(today, tz), self.by_id)
         self.records = records
         self.index: dict[str, dict[str, Record]] = {}
-        self.today = today
-        self.tz = tz
-        # Equality tests on plain values repeat (a status per registration): one answer
-        # per (condition, value) instead of one per item.
-        self.memo: dict[tuple[int, type, Any], bool] = {}
 
     def by_id(self, list_key: str) -> dict[str, Record]:
         idx = self.index.get(list_key)
@@ -597,73 +438,9 @@ class _Eval:
             idx = self.index[list_key] = {r.id: r for r in self.records.get(list_key, ())}
         return idx
 
-    def value(self, path: Path, rec: Record) -> Value:
-        if not path.steps and path.lookup_list is None:
-            return rec.values.get(path.column)
-        cur: Record | None = rec
-        for col, lst in path.steps:
-            v = cur[col] if cur is not None else None
-            cur = self.by_id(lst).get(str(v.id)) if isinstance(v, Lookup) else None
-            if cur is None:
-                return None
-        assert cur is not None
-        v = cur[path.column]
-        if path.lookup_list and isinstance(v, Lookup):
-            live = self.by_id(path.lookup_list).get(str(v.id))
-            return v if live is not None else None  # a lookup to a deleted item: empty
-        return v
-
-    def holds(self, flt: Filter, rec: Record) -> bool:
-        return all(self.test(c, rec) for c in flt)
-
-    def test(self, c: Condition, rec: Record) -> bool:
-        v = self.value(c.path, rec)
-        if c.op in _EQUALITY and type(v) in _PLAIN:
-            key = (id(c), type(v), v)
-            hit = self.memo.get(key)
-            if hit is None:
-                hit = self.memo[key] = self._test(c, v)
-            return hit
-        return self._test(c, v)
-
-    def _test(self, c: Condition, v: Value) -> bool:
-        op = c.op
-        if op == "empty":
-            empty = v is None or v == "" or v == ()
-            return empty is c.value
-        if op == "eq":
-            return _scalar_equal(v, c.value)
-        if op == "ne":
-            return not _scalar_equal(v, c.value)
-        if op == "in":
-            return any(_scalar_equal(v, w) for w in c.value)
-        if op == "not_in":
-            return not any(_scalar_equal(v, w) for w in c.value)
-        if v is None:
-            return False
-        left: Any = v
-        right: Any = c.value
-        if c.path.type in (ColumnType.DATE, ColumnType.DATETIME):
-            left = _local_day(v, self.tz)
-            right = resolve_date(str(c.value), self.today)
-            if left is None:
-                return False
-        elif isinstance(v, Lookup | Person):
-            return False
-        try:
-            if op == "lt":
-                return bool(left < right)
-            if op == "lte":
-                return bool(left <= right)
-            if op == "gt":
-                return bool(left > right)
-            return bool(left >= right)
-        except TypeError:
-            return False
-
 
 def _truncate(value: Value, how: str, tz: ZoneInfo) -> str | None:
-    day = _local_day(value, tz)
+    day = local_day(value, tz)
     if day is None:
         return None
     if how == "month":
@@ -973,7 +750,8 @@ PORTFOLIO_OVERVIEW = RollupSpec(
     ),
     measures=(
         Measure("projects", "count"),
-        Measure("active", "count", where=(Condition(_choice("status"), "in", _ACTIVE),)),
+        Measure("active", "count",
+                where=Condition((Clause(_choice("status"), "in", _ACTIVE),))),
     ),
     empty_label="—",
 )

@@ -4,7 +4,8 @@ A rule (one ``[[params.rules]]`` table of a ``validate`` job) has a stable ``id`
 its position), the ``list`` it checks, a ``severity`` (error/warning/info — Fehler,
 Warnung, Hinweis), an ``owner`` column (a person column of the list), a ``message``
 template in German (``message_en`` in English) with ``{column}`` placeholders, an
-optional ``when`` condition (:mod:`sp_sync.domain.conditions`) and one ``check``:
+optional ``when`` condition (:mod:`sp_sync.domain.conditions`, docs/conditions.md) and
+one ``check``:
 
 ==============  ======================================================================
 check           parameters → a finding when …
@@ -50,10 +51,13 @@ from enum import StrEnum
 from typing import Any
 
 from sp_sync.domain.conditions import (
-    Cond,
+    ALWAYS,
+    Condition,
     EvalEnv,
+    Evaluator,
     RuleError,
-    comparable,
+    local_day,
+    matches_scalar,
     parse_condition,
 )
 from sp_sync.domain.model import ColumnType as CT
@@ -139,7 +143,8 @@ class Hit:
     group: str | None = None  # set for findings over several items
 
 
-Check = Callable[["Rule", Dataset, EvalEnv, Iterable[Record]], Iterator[Hit]]
+# A check reads conditions, today and the zone through the run's evaluator.
+Check = Callable[["Rule", Dataset, Evaluator, Iterable[Record]], Iterator[Hit]]
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class Rule:
     messages: Mapping[str, str]  # language → template
     evaluate: Check
     owner: str | None = None
-    when: Cond = lambda rec, env: True
+    when: Condition = ALWAYS
     reads: frozenset[str] = frozenset()  # other lists the check reads (dependencies)
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -239,7 +244,7 @@ def _columns(params: Mapping[str, Any]) -> list[str]:
     return [cols] if isinstance(cols, str) else list(cols or [])
 
 
-def _required(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _required(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     cols = _columns(rule.params)
     for rec in recs:
         missing = [c for c in cols if rec.values.get(c) is None]
@@ -247,13 +252,11 @@ def _required(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -
             yield Hit((rec,), tuple(missing))
 
 
-def _allowed(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
-    from sp_sync.domain.conditions import matches_scalar
-
+def _allowed(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, values = rule.params["column"], list(rule.params["values"])
     for rec in recs:
         v = rec.values.get(col)
-        if v is not None and not any(matches_scalar(v, w) for w in values):
+        if v is not None and not any(matches_scalar(v, w, env.tz) for w in values):
             yield Hit((rec,), (v,))
 
 
@@ -265,7 +268,7 @@ def _text(value: Value) -> str | None:
     return fmt(value) if not isinstance(value, str) else value
 
 
-def _pattern(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _pattern(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, rx = rule.params["column"], re.compile(rule.params["pattern"])
     for rec in recs:
         text = _text(rec.values.get(col))
@@ -273,11 +276,17 @@ def _pattern(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) ->
             yield Hit((rec,), (text,))
 
 
+def _day(value: Any, env: Evaluator) -> date:
+    day = local_day(value, env.tz)
+    assert day is not None  # callers pass dates only
+    return day
+
+
 def _outside(n: float, lo: Any, hi: Any) -> bool:
     return (lo is not None and n < lo) or (hi is not None and n > hi)
 
 
-def _range(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _range(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, lo, hi = rule.params["column"], rule.params.get("min"), rule.params.get("max")
     for rec in recs:
         v = rec.values.get(col)
@@ -285,7 +294,7 @@ def _range(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> I
             yield Hit((rec,), (v,), {"limit": hi if hi is not None and v > hi else lo})
 
 
-def _length(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _length(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, lo, hi = rule.params["column"], rule.params.get("min"), rule.params.get("max")
     for rec in recs:
         text = _text(rec.values.get(col))
@@ -293,25 +302,25 @@ def _length(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> 
             yield Hit((rec,), (text,), {"count": len(text)})
 
 
-def _date_order(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]
+def _date_order(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]
                 ) -> Iterator[Hit]:
     first, then = rule.params["first"], rule.params["then"]
     for rec in recs:
         a, b = rec.values.get(first), rec.values.get(then)
-        if isinstance(a, date) and isinstance(b, date) and comparable(a, env) > comparable(b, env):
+        if isinstance(a, date) and isinstance(b, date) and _day(a, env) > _day(b, env):
             yield Hit((rec,), (a, b))
 
 
-def _overdue(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _overdue(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, days = rule.params["column"], int(rule.params.get("days", 0))
     limit = env.today - timedelta(days=days)
     for rec in recs:
         v = rec.values.get(col)
-        if isinstance(v, date) and comparable(v, env) < limit:
+        if isinstance(v, date) and _day(v, env) < limit:
             yield Hit((rec,), (v,))
 
 
-def _stale(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _stale(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col, days = rule.params["column"], int(rule.params["days"])
     limit = env.today - timedelta(days=days)
     for rec in recs:
@@ -320,7 +329,7 @@ def _stale(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> I
             yield Hit((rec,), (since,), {"since": since.astimezone(env.tz).date()})
 
 
-def _unique(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _unique(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     cols = _columns(rule.params)
     groups: dict[tuple[Any, ...], list[Record]] = {}
     for rec in recs:
@@ -341,10 +350,10 @@ def _id_order(rec: Record) -> tuple[int, int, str]:
     return (0, int(rec.id), "") if rec.id.isdigit() else (1, 0, rec.id)
 
 
-def _lookup(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _lookup(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     col = rule.params["column"]
     target_list: str = rule.params["_target_list"]
-    target_when: Cond = rule.params["_target_when"]
+    target_when: Condition = rule.params["_target_when"]
     targets = data.items(target_list)
     for rec in recs:
         v = rec.values.get(col)
@@ -356,14 +365,14 @@ def _lookup(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> 
             if target is None:
                 yield Hit((rec,), (look.id, "missing"))
                 break
-            if not target_when(target, env):
+            if not env.holds(target_when, target):
                 cols = rule.params.get("target_when") or {}
                 yield Hit((rec,), (look.id, *(target.values.get(c) for c in sorted(cols))))
                 break
 
 
-def _children(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
-    counts_spec: Mapping[str, Cond] = rule.params["_counts"]
+def _children(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
+    counts_spec: Mapping[str, Condition] = rule.params["_counts"]
     fails: list[tuple[str, str, Any]] = rule.params["_fails"]  # (count, op, operand)
     child_list, via = rule.params["children"], rule.params["via"]
     tally: dict[str, dict[str, int]] = {}
@@ -373,7 +382,7 @@ def _children(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -
             continue
         row = tally.setdefault(str(parent.id), dict.fromkeys(counts_spec, 0))
         for name, cond in counts_spec.items():
-            if cond(child, env):
+            if env.holds(cond, child):
                 row[name] += 1
     empty = dict.fromkeys(counts_spec, 0)
     for rec in recs:
@@ -402,15 +411,15 @@ def _compare(a: float, op: str, b: float) -> bool:
             "ne": a != b}[op]
 
 
-def _open_across(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]
+def _open_across(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]
                  ) -> Iterator[Hit]:
     via, col, least = rule.params["via"], rule.params["date"], int(rule.params["min"])
     parent_list: str = rule.params["_target_list"]
-    parent_when: Cond = rule.params["_target_when"]
+    parent_when: Condition = rule.params["_target_when"]
     parents = data.items(parent_list)
     dated = sorted(
-        comparable(p.values[col], env) for p in parents.values()
-        if isinstance(p.values.get(col), date) and parent_when(p, env)
+        _day(p.values[col], env) for p in parents.values()
+        if isinstance(p.values.get(col), date) and env.holds(parent_when, p)
     )
     for rec in recs:
         look = rec.values.get(via)
@@ -418,14 +427,14 @@ def _open_across(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]
         when = parent.values.get(col) if parent is not None else None
         if not isinstance(when, date):
             continue
-        day = comparable(when, env)
+        day = _day(when, env)
         later = sum(1 for d in dated if d > day)
         if later >= least:
             yield Hit((rec,), (look.id if isinstance(look, Lookup) else None, later >= least),
                       {"count": later, "limit": least})
 
 
-def _readable(rule: Rule, data: Dataset, env: EvalEnv, recs: Iterable[Record]) -> Iterator[Hit]:
+def _readable(rule: Rule, data: Dataset, env: Evaluator, recs: Iterable[Record]) -> Iterator[Hit]:
     for rec in recs:
         found = data.problems.get((rec.list_key, rec.id))
         if found:
@@ -544,9 +553,9 @@ def parse_rule(entry: Mapping[str, Any], mapping: ListMapping) -> Rule:
         messages[lang] = text
     if "de" not in messages:
         raise RuleError("message", "missing", "write the German message people read")
-    when = parse_condition(entry.get("when"), keys, "when")
+    when = parse_condition(entry.get("when"), spec, "when", mapping)
     params: dict[str, Any] = {k: entry[k] for k in needed | optional if k in entry}
-    reads: set[str] = set()
+    reads: set[str] = set(when.lists)
     _check_params(check, params, spec, mapping, reads)
     return Rule(id=rule_id, list=list_key, severity=severity, check=check, messages=messages,
                 evaluate=_IMPL[check], owner=owner, when=when, reads=frozenset(reads),
@@ -598,8 +607,9 @@ def _check_params(check: str, p: dict[str, Any], spec: ListSpec, mapping: ListMa
         target = _spec(mapping, spec.column(col).lookup_list or "", "column")
         reads.add(target.key)
         p["_target_list"] = target.key
-        p["_target_when"] = parse_condition(p.get("target_when"), [c.key for c in target.columns],
-                                            "target_when")
+        p["_target_when"] = parse_condition(p.get("target_when"), target, "target_when",
+                                            mapping)
+        reads.update(p["_target_when"].lists)
     elif check == "children":
         child = _spec(mapping, p["children"], "children")
         via = _need_column(child, p["via"], "via", _LOOKUPS)
@@ -610,9 +620,10 @@ def _check_params(check: str, p: dict[str, Any], spec: ListSpec, mapping: ListMa
         if not isinstance(p["counts"], Mapping) or not p["counts"]:
             raise RuleError("counts", "must be a table of named conditions",
                             'write counts = { registered = { status = "Angemeldet" } }')
-        child_keys = [c.key for c in child.columns]
-        p["_counts"] = {name: parse_condition(cond, child_keys, f"counts.{name}")
+        p["_counts"] = {name: parse_condition(cond, child, f"counts.{name}", mapping)
                         for name, cond in p["counts"].items()}
+        for cond in p["_counts"].values():
+            reads.update(cond.lists)
         fails: list[tuple[str, str, Any]] = []
         if not isinstance(p["fails_when"], Mapping) or not p["fails_when"]:
             raise RuleError("fails_when", "must be a table", 'write fails_when = { registered '
@@ -644,8 +655,9 @@ def _check_params(check: str, p: dict[str, Any], spec: ListSpec, mapping: ListMa
         if not isinstance(p["min"], int) or isinstance(p["min"], bool) or p["min"] < 1:
             raise RuleError("min", f"{p['min']!r}", "write a whole number ≥ 1")
         p["_target_list"] = parent.key
-        p["_target_when"] = parse_condition(p.get("parent_when"),
-                                            [c.key for c in parent.columns], "parent_when")
+        p["_target_when"] = parse_condition(p.get("parent_when"), parent, "parent_when",
+                                            mapping)
+        reads.update(p["_target_when"].lists)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -682,24 +694,25 @@ def evaluate(
     evaluation); ``unique`` always sees its whole list. A check that fails on a value it
     did not expect yields a finding saying so, never an exception.
     """
+    ev = Evaluator(env, data.items)
     for rule in rules:
         items = data.items(rule.list)
         if only is not None and rule.id in only and rule.check != "unique":
             recs: Iterable[Record] = (items[i] for i in only[rule.id] if i in items)
         else:
             recs = items.values()
-        selected = [r for r in recs if _holds(rule, r, env)]
+        selected = [r for r in recs if _holds(rule, r, ev)]
         try:
-            hits = list(rule.evaluate(rule, data, env, selected))
+            hits = list(rule.evaluate(rule, data, ev, selected))
         except Exception as exc:  # a bug must not stop the other rules: say so, keep going
             hits = [Hit((r,), ("error", repr(exc)), {"problems": repr(exc)}) for r in selected]
         for hit in hits:
             yield _finding(rule, data, hit, language)
 
 
-def _holds(rule: Rule, rec: Record, env: EvalEnv) -> bool:
+def _holds(rule: Rule, rec: Record, ev: Evaluator) -> bool:
     try:
-        return rule.when(rec, env)
+        return ev.holds(rule.when, rec)
     except Exception:  # an unexpected value type: the condition does not hold
         return False
 

@@ -1,36 +1,43 @@
 """Kind ``sync``: a filtered subset of a source list, copied one way into a target list.
 
 One producer of the write pipeline, scope ``copy:<job>:``: each matching source item
-becomes one row keyed ``copy:<job>:<key>`` (the key column's text, or the item id).
+becomes one row keyed ``copy:<job>:<key>`` (the key column's text, or the item id). The
+``filter`` is a condition like every other in job files (docs/conditions.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from datetime import date
+from collections.abc import Iterator
+from typing import Any
 
 from pydantic import Field
 
-from sp_sync.domain.model import DesiredRow, Lookup, Person, Record, Value
+from sp_sync.domain.conditions import (
+    Condition,
+    EvalEnv,
+    Evaluator,
+    RuleError,
+    compile_condition,
+    parse_condition,
+)
+from sp_sync.domain.model import DesiredRow, ListMapping, Record
 from sp_sync.domain.plan import Leftover
 from sp_sync.domain.write_shape import text_of
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.pipeline import Producer, SourceCount, write
-from sp_sync.engine.records import iter_records
+from sp_sync.engine.records import iter_records, load_records
+from sp_sync.errors import ConfigError
 from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
 
 log = logging.getLogger(__name__)
-
-Scalar = str | int | float | bool
-
 
 class SyncParams(KindParams):
     """One-way list-to-list sync of (a filtered subset of) ``source`` into ``target``."""
 
     source: str
     target: str
-    filter: dict[str, Scalar] = Field(default_factory=dict)  # equality
+    filter: dict[str, Any] = Field(default_factory=dict)  # a condition (docs/conditions.md)
     columns: dict[str, str]  # target column key → source column key
     key: str | None = None  # source column key for the SyncKey; None: the item id
     delete: bool = True
@@ -38,36 +45,36 @@ class SyncParams(KindParams):
     mass_delete_share: float = Field(default=0.5, gt=0, le=1)
 
 
-def _equal(value: Value, want: Scalar) -> bool:
-    if isinstance(value, Person):
-        return want in (value.name, value.email, value.id)
-    if isinstance(value, Lookup):
-        return want in (value.title, value.id)
-    if isinstance(value, tuple):
-        return any(_equal(v, want) for v in value)
-    if isinstance(value, bool) or isinstance(want, bool):
-        return value is want
-    if isinstance(value, date) and isinstance(want, str):
-        return value.isoformat() == want
-    return bool(value == want)
-
-
-def matches(record: Record, filter: Mapping[str, Scalar]) -> bool:
-    """Equality on normalised values; people match by name/e-mail/id, lookups by title/id."""
-    return all(_equal(record[k], want) for k, want in filter.items())
+def source_filter(params: SyncParams, mapping: ListMapping, job: str) -> Condition:
+    """The copy's ``filter`` compiled against the source list (checked when jobs load)."""
+    try:
+        return parse_condition(params.filter, mapping.get(params.source), "params.filter",
+                               mapping)
+    except RuleError as e:
+        raise ConfigError(f"job {job!r}: {e}") from e
 
 
 def copy_producer(ctx: RunContext, job: str, params: SyncParams) -> Producer:
     """The rows ``params`` wants in its target, as a producer of the write pipeline."""
     prefix = f"copy:{job}:"
     counted = SourceCount(0)
+    condition = source_filter(params, ctx.mapping, job)
+    lookups: dict[str, dict[str, Record]] = {}
+
+    def items(list_key: str) -> dict[str, Record]:
+        """Items of a list the filter reads through a lookup (loaded once per run)."""
+        if list_key not in lookups:
+            lookups[list_key] = {r.id: r for r in load_records(ctx.store, ctx.mapping,
+                                                               list_key, ctx.tz)}
+        return lookups[list_key]
 
     def rows() -> Iterator[DesiredRow]:
+        ev = Evaluator(EvalEnv(ctx.now.astimezone(ctx.tz).date(), ctx.tz), items)
         seen: dict[str, str] = {}
         pairs = list(params.columns.items())
         for rec in iter_records(ctx.store, ctx.mapping, params.source, ctx.tz):
             counted.value = (counted.value or 0) + 1
-            if params.filter and not matches(rec, params.filter):
+            if not ev.holds(condition, rec):
                 continue
             key = text_of(rec[params.key]) if params.key else rec.id
             if not key:
@@ -87,7 +94,7 @@ def copy_producer(ctx: RunContext, job: str, params: SyncParams) -> Producer:
         prefix=prefix,
         columns=tuple(params.columns),
         rows=rows,
-        reads=(params.source,),
+        reads=tuple(dict.fromkeys((params.source, *condition.lists))),
         leftover=Leftover.DELETE if params.delete else Leftover.KEEP,
         mass_delete_share=params.mass_delete_share,
         source_count=counted,
@@ -117,10 +124,7 @@ class SyncKind(JobKind[SyncParams]):
                 'sync only writes lists with role = "target" in the mapping')
         src_cols = {c.key for c in src.columns}
         tgt_cols = {c.key for c in tgt.columns}
-        for col in params.filter:
-            if col not in src_cols:
-                bad(f"params.filter.{col}", f"list {src.key!r} has no column {col!r}",
-                    f"use one of {', '.join(sorted(src_cols))}")
+        compile_condition(params.filter, env.mapping, src.key, "params.filter", bad)
         if not params.columns:
             bad("params.columns", "empty", "map at least one target column to a source column")
         for t, s in params.columns.items():

@@ -364,8 +364,11 @@ def _dependents(rule: Rule, data: Dataset, other: str, moved: set[str]) -> set[s
         # over the children anyway).
         return set(data.items(rule.list))
     if rule.check in ("lookup", "open_across"):
-        if rule.check == "open_across":
-            return set(data.items(rule.list))  # a new parent shifts every item's count
+        if rule.check == "open_across" or other != rule.params["_target_list"] or (
+                other in rule.when.lists):
+            # a new parent shifts every item's count; a list read by a condition (through
+            # a lookup) may change any item's result
+            return set(data.items(rule.list))
         col = rule.params["column"]
         ids = {int(m) for m in moved if m.isdigit()}
         out = set()

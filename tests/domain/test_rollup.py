@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sp_sync.config.mapping import load_mapping
+from sp_sync.domain.conditions import resolve_date
 from sp_sync.domain.digest import build_portfolio
 from sp_sync.domain.model import Lookup, Record, Value
 from sp_sync.domain.rollup import (
@@ -27,7 +28,6 @@ from sp_sync.domain.rollup import (
     RollupSpec,
     compile_rollup,
     compute,
-    resolve_date,
 )
 from sp_sync.kinds.rollup import RollupParams
 
