@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sp_sync.engine.runner import run_job
 
-from .conftest import Tenant
+from .conftest import Tenant, open_tenant
 from .test_validate_findings import befunde, cycle, email_of
 
 END_BEFORE_START = "finding:project-end-before-start:projects:9"
@@ -162,3 +163,12 @@ def test_a_leads_digest_shows_only_the_leads_own_open_findings(tenant: Tenant) -
         checked += 1
     assert lead.lower() in by_to and checked >= 1
     assert rows[END_BEFORE_START]["fields"]["Title"] in by_to[lead.lower()]["text"]
+
+
+def test_owner_mails_follow_the_recipient_rules(tmp_path: Path) -> None:
+    with open_tenant(tmp_path, mail_allowed_domains=["stadt.example"]) as t:
+        out = cycle(t)
+        assert befunde(t) and finding_mails(t) == []
+        assert out.stats["recipients_skipped"] >= 2 and out.stats.get("sent", 0) == 0
+        assert any("not in the allowed recipient domains" in d for d in out.details)
+        assert t.svc.store.outbox_pending() == []
