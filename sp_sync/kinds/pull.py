@@ -47,7 +47,7 @@ class PullKind(JobKind[PullParams]):
 
     def run(self, ctx: RunContext, params: PullParams) -> None:
         report = ctx.report
-        report.add(lists=0, items_seen=0, created=0, updated=0, deleted=0)
+        report.add(lists=0, items_seen=0, created=0, updated=0, deleted=0, full_enumerations=0)
         problems = []
         # Job files always name their lists (``check`` fills the default); this is for
         # jobs built in code.
@@ -69,7 +69,8 @@ class PullKind(JobKind[PullParams]):
             problems += found
             report.details.extend(p.message for p in found)
             report.add(lists=1, items_seen=result.items_seen, created=result.created,
-                       updated=result.updated, deleted=result.deleted)
+                       updated=result.updated, deleted=result.deleted,
+                       full_enumerations=int(result.full_enumeration))
             report.details.append(
                 f"{spec.key}: {result.items_seen} seen, +{result.created} ~{result.updated} "
                 f"-{result.deleted}{' (full)' if result.full_enumeration else ''}"
