@@ -234,13 +234,15 @@ class DigestJobs:
     def _job(self, name: str) -> JobSpec | None:
         return next((j for j in self.jobs if j.name == name), None)
 
-    def notice_setup(self) -> NoticeSetup:
-        """The mailer and sender for event notices (``sp_sync.engine.notices``)."""
-        if not self._flushed:  # settle what a crash left "sending" before anything new
+    def notice_setup(self, flush: bool = True) -> NoticeSetup:
+        """The mailer, sender and recipient policy for event notices
+        (``sp_sync.engine.notices``); ``flush=False`` for dry runs."""
+        if flush and not self._flushed:  # settle what a crash left "sending" first
             self.mailer.flush_pending()
             self._flushed = True
         mc = context(self.settings)
-        return NoticeSetup(self.mailer, mc.sender, mc.locale, mc.tz, mc.uid_domain)
+        return NoticeSetup(self.mailer, mc.sender, mc.locale, mc.tz, mc.uid_domain,
+                           allowed_domains=mc.allowed_domains)
 
     def run(self, job_name: str, kind: str, params: Any, now: datetime,
             dry_run: bool = False) -> dict[str, Any]:

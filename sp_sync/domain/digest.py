@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sp_sync.domain.findings_digest import FindingsDigest, weekly_findings
 from sp_sync.domain.model import FieldChange, Link, Lookup, Person, Record, RunRecord, Value
 from sp_sync.domain.rollup import portfolio_overview
 
@@ -247,6 +248,7 @@ class WeeklyDigest:
     trends: tuple[TrendGroup, ...]
     health: Health
     site_url: str | None = None
+    findings: FindingsDigest | None = None  # the Befunde section (issue 10)
 
     @property
     def change_count(self) -> int:
@@ -635,4 +637,16 @@ def build_weekly(
         trends=build_trends(records),
         health=build_health(health, since),
         site_url=site_url,
+        findings=findings_since(records.get("findings", ()), since, zone),
     )
+
+
+def findings_since(findings: Iterable[Record], since: datetime, zone: ZoneInfo
+                   ) -> FindingsDigest:
+    """The Befunde section: new and resolved since the last digest, open ones.
+
+    Befunde dates are days, the last digest a moment: a finding first seen (or closed) on
+    the day of the last digest counts as new (resolved) in this one — it may then show in
+    both, but is never missed.
+    """
+    return weekly_findings(findings, since.astimezone(zone).date() - timedelta(days=1))

@@ -147,3 +147,14 @@ def parse_key(sync_key: str) -> tuple[str, str, str] | None:
     if len(parts) != 3:
         return None
     return parts[0], parts[1], parts[2]
+
+
+def opening(finding_evidence: str, row: Row | None, today: date) -> int | None:
+    """The finding's open count when this run opens it (new, re-opened after a fix, or
+    an acceptance that no longer holds), else ``None`` (it stays as it was, or it is
+    postponed or accepted). A snooze that ends is no new opening: it keeps its count, so
+    the owner's notice of that opening is not sent again."""
+    status, count = state(finding_evidence, row, today)
+    if status is not Status.OPEN or (row is not None and row.status == Status.OPEN.value):
+        return None
+    return count

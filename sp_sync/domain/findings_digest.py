@@ -40,10 +40,48 @@ class FindingsDigest:
     open: tuple[FindingLine, ...]
     open_by_severity: tuple[tuple[str, int], ...]
     open_by_list: tuple[tuple[str, int], ...]
+    list_url: str | None = None  # the Befunde list, for what a capped section leaves out
 
     @property
     def empty(self) -> bool:
         return not (self.new or self.resolved or self.open)
+
+    def grouped(self, cap: int = 30) -> tuple[OpenGroup, ...]:
+        """The open ones by severity (most severe first), then by list; at most ``cap``
+        lines in all (``OpenGroup.more`` counts what a group leaves out)."""
+        out: list[OpenGroup] = []
+        left = cap
+        for severity, count in self.open_by_severity:
+            lines = [f for f in self.open if f.severity == severity]
+            by_list: dict[str, list[FindingLine]] = {}
+            for f in lines:
+                by_list.setdefault(f.list, []).append(f)
+            lists = []
+            for name, items in by_list.items():
+                shown = tuple(items[:max(left, 0)])
+                left -= len(shown)
+                lists.append(ListGroup(name, shown, len(items) - len(shown)))
+            out.append(OpenGroup(severity, count, tuple(lists)))
+        return tuple(out)
+
+    @property
+    def left_out(self) -> int:
+        """Open lines :meth:`grouped` leaves out (with its default cap)."""
+        return sum(lg.more for g in self.grouped() for lg in g.lists)
+
+
+@dataclass(frozen=True)
+class ListGroup:
+    list: str
+    lines: tuple[FindingLine, ...]
+    more: int  # open findings of this list and severity left out by the cap
+
+
+@dataclass(frozen=True)
+class OpenGroup:
+    severity: str
+    count: int
+    lists: tuple[ListGroup, ...]
 
 
 def line(rec: Record) -> FindingLine:
@@ -68,9 +106,18 @@ def _order(f: FindingLine) -> tuple[int, str, str]:
     return (SEVERITY_RANK.get(f.severity, 9), f.list, f.message)
 
 
+def _list_url(records: list[Record]) -> str | None:
+    """The Befunde list's address, from a row's (``…/Lists/Befunde/DispForm.aspx?ID=1``)."""
+    for r in records:
+        if r.web_url and "/DispForm.aspx" in r.web_url:
+            return r.web_url.rsplit("/", 1)[0]
+    return None
+
+
 def weekly_findings(records: Iterable[Record], since: date | None) -> FindingsDigest:
     """New (first seen after ``since``), resolved (closed after ``since``) and open ones."""
-    lines = [line(r) for r in records]
+    rows = list(records)
+    lines = [line(r) for r in rows]
     open_ = sorted((f for f in lines if f.status in OPEN_STATES), key=_order)
     new = [f for f in open_ if since is None or (f.first_seen and f.first_seen > since)]
     resolved = sorted(
@@ -82,6 +129,7 @@ def weekly_findings(records: Iterable[Record], since: date | None) -> FindingsDi
         new=tuple(new), resolved=tuple(resolved), open=tuple(open_),
         open_by_severity=tuple(sorted(sev.items(), key=lambda kv: SEVERITY_RANK.get(kv[0], 9))),
         open_by_list=tuple(sorted(lists.items(), key=lambda kv: (-kv[1], kv[0]))),
+        list_url=_list_url(rows),
     )
 
 

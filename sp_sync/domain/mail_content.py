@@ -32,9 +32,13 @@ class NoticeText:
     """What a notice (one mail about one event) says: its kind (a key of the texts), the
     event and a link."""
 
-    kind: str  # "promoted" | "cancelled" | "attendance" | "minutes" | …
+    kind: str  # "promoted" | "cancelled" | "attendance" | "minutes" | "finding"
     name: str  # the recipient's name
     title: str
     start: datetime
     link: str | None = None
     count: int = 0
+    # findings: what is wrong, in which list, how severe (the Befunde row's values)
+    message: str = ""
+    list: str = ""
+    severity: str = ""

@@ -3,7 +3,9 @@
 Project leads (the projects' ``lead``) get their projects' changes and open points
 (overdue milestones, red or yellow lights). IT coordinators (the departments'
 ``coordinator``) get their department's project changes, registrations for trainings
-ahead, open action items and the next round table's agenda. Addresses on the opt-out
+ahead, open action items and the next round table's agenda. Both get their own open
+findings (the Befunde rows whose owner they are), and open findings alone are news
+enough for a digest. Addresses on the opt-out
 list get nothing.
 """
 
@@ -33,6 +35,7 @@ from sp_sync.domain.digest import (
     text,
     title_of,
 )
+from sp_sync.domain.findings_digest import FindingLine, personal_findings
 from sp_sync.domain.model import FieldChange, Record
 
 
@@ -65,6 +68,7 @@ class LeadDigest:
     overdue: tuple[Milestone, ...]
     attention: tuple[ProjectLine, ...]  # red or yellow lights, red first
     kind: str = "lead"
+    findings: tuple[FindingLine, ...] = ()  # the recipient's own open findings (Befunde)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class CoordinatorDigest:
     actions: tuple[ActionItem, ...]
     round_table: RoundTableInfo | None
     kind: str = "coordinator"
+    findings: tuple[FindingLine, ...] = ()  # the recipient's own open findings (Befunde)
 
 
 def _line(p: Record) -> ProjectLine:
@@ -129,12 +134,13 @@ def build_lead_digests(
             if p.get("traffic_light") in ("Rot", "Gelb")
             and p.get("status") not in ("Abgeschlossen", "Abgebrochen")
         )
-        if not (delta or overdue or attention):
+        findings = personal_findings(records.get("findings", ()), email)
+        if not (delta or overdue or attention or findings):
             continue
         out.append(LeadDigest(
             recipient=email, name=names[email], period=period,
             projects=tuple(_line(p) for p in sorted(mine, key=title_of)),
-            changes=delta, overdue=overdue, attention=attention,
+            changes=delta, overdue=overdue, attention=attention, findings=findings,
         ))
     return out
 
@@ -191,7 +197,8 @@ def build_coordinator_digests(
                                              start, text(r.get("status")), r.web_url))
         mine = tuple(a for a in actions if a.department_id in dept_ids)
         overdue = tuple(m for m in build_milestones(projects, today, zone) if m.overdue)
-        if not (delta or mine or overdue):
+        findings = personal_findings(records.get("findings", ()), email)
+        if not (delta or mine or overdue or findings):
             continue
         out.append(CoordinatorDigest(
             recipient=email, name=names[email], period=period,
@@ -199,7 +206,7 @@ def build_coordinator_digests(
             projects=tuple(_line(p) for p in sorted(projects, key=title_of)),
             changes=delta, overdue=overdue,
             registrations=tuple(sorted(regs, key=lambda r: (r.start or now, r.training))),
-            actions=mine, round_table=round_table,
+            actions=mine, round_table=round_table, findings=findings,
         ))
     return out
 

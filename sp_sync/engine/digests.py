@@ -78,7 +78,7 @@ from sp_sync.ports import Renderer, StateStore
 log = logging.getLogger(__name__)
 
 DIGEST_LISTS = ("users", "departments", "projects", "trainings", "registrations",
-                "round_tables", "topics", "trend_radar")
+                "round_tables", "topics", "trend_radar", "findings")
 DELIVERED = ("sent", "already_sent", "confirmed")
 MAX_REPORTED = 50  # problems listed per run (all are counted)
 START_SUFFIX = "#start"

@@ -6,6 +6,11 @@ A notice is one mail for one event and one recipient: its period is a stable eve
 lists every mail that would go out (not those the outbox already holds as sent) and sends
 nothing.
 
+Every notice obeys the mail rules of the digests (issue 9): the recipient must be exactly
+one address in an allowed domain (``NoticeSetup.allowed_domains``, default the sender's)
+and, when the users list is mirrored, a live user; others are skipped and counted
+(``recipients_skipped``), never mailed — in a dry run as in a real one.
+
 The mail side (transport, the exactly-once :class:`~sp_sync.engine.mailing.Mailer`, the
 sender) is wired in ``sp_sync.app``; kinds reach it through ``Services.mail_jobs`` when
 that offers :class:`NoticeMail`.
@@ -21,8 +26,10 @@ from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
 from sp_sync.domain.mail_content import NoticeText
+from sp_sync.domain.mailsafe import check_recipient, mask, parse_address
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.mailing import Mailer, sync_key
+from sp_sync.engine.records import load_records
 from sp_sync.errors import ConfigError
 from sp_sync.ports import Renderer
 
@@ -38,13 +45,21 @@ class NoticeSetup:
     locale: str = "de"
     tz: str = "Europe/Berlin"
     uid_domain: str = "sp-sync"
+    #: Recipient domains (and subdomains) that may be mailed; empty: the sender's.
+    allowed_domains: tuple[str, ...] = ()
+
+    @property
+    def recipient_domains(self) -> tuple[str, ...]:
+        return self.allowed_domains or (self.sender.rpartition("@")[2],)
 
 
 @runtime_checkable
 class NoticeMail(Protocol):
     """The mail side as notices see it (``sp_sync.app.mail_wiring.DigestJobs``)."""
 
-    def notice_setup(self) -> NoticeSetup: ...
+    def notice_setup(self, flush: bool = True) -> NoticeSetup:
+        """``flush=False`` (dry runs): the policy only, without settling pending mails."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ def uid_domain(ctx: RunContext) -> str:
     """The calendar UID domain the reminders use (the sender's domain), for the same UIDs."""
     mail = ctx.services.mail_jobs
     if isinstance(mail, NoticeMail):
-        return mail.notice_setup().uid_domain
+        return mail.notice_setup(flush=not ctx.dry_run).uid_domain
     return "sp-sync"
 
 
@@ -81,15 +96,49 @@ def _setup(ctx: RunContext) -> NoticeSetup:
     return mail.notice_setup()
 
 
+def _live_people(ctx: RunContext) -> set[str] | None:
+    """Addresses of current users (``None``: the users list is not mirrored or empty)."""
+    if "users" not in ctx.mapping:
+        return None
+    users = load_records(ctx.store, ctx.mapping, "users", ctx.tz)
+    if not users:
+        return None
+    return {a for u in users if (a := parse_address(u.get("email"))) is not None}
+
+
+def allowed(ctx: RunContext, notices: list[Notice], domains: tuple[str, ...] | None
+            ) -> list[Notice]:
+    """The notices whose recipient may be mailed (issue 9's rules); the others are
+    counted (``recipients_skipped``) and named in the run's details."""
+    people = _live_people(ctx)
+    out: list[Notice] = []
+    for n in notices:
+        address, why = (check_recipient(n.recipient, domains) if domains is not None
+                        else (parse_address(n.recipient), "malformed address"))
+        if address is not None and people is not None and address not in people:
+            address, why = None, "not a current user (deleted or unknown)"
+        if address is None:
+            ctx.report.add(recipients_skipped=1)
+            ctx.report.details.append(f"not mailing {n.period} → {mask(n.recipient)}: {why}")
+            log.warning("%s: not mailing %s to %r: %s", ctx.job, n.period, mask(n.recipient),
+                        why)
+            continue
+        out.append(n)
+    return out
+
+
 def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[str, str]:
     """Send each notice once (see the module docstring); figures go into the report.
     Returns period → the last delivery status ("sent", "already_sent", "failed", …;
-    "planned" on a dry run)."""
+    "planned" on a dry run; absent: the recipient may not be mailed)."""
     out: dict[str, str] = {}
     if not notices:
         return out
     job = ctx.job
     if ctx.dry_run:
+        mail = ctx.services.mail_jobs
+        policy = mail.notice_setup(flush=False) if isinstance(mail, NoticeMail) else None
+        notices = allowed(ctx, notices, policy.recipient_domains if policy else None)
         for n in notices:
             entry = ctx.store.outbox_get(job, n.period, n.recipient.lower())
             if entry is not None and entry.status == "sent":
@@ -101,6 +150,7 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[
         return out
     setup = _setup(ctx)
     render = renderer_of(ctx)
+    notices = allowed(ctx, notices, setup.recipient_domains)
     for n in notices:
         rendered = render.notice(n.text, setup.tz, setup.locale)
 

@@ -16,6 +16,12 @@ baseline in the store's ledger (job, period ``validate:baseline``: the day, the 
 hash and a short content hash per item); the next run that day re-evaluates the items
 that differ from it (and their dependents). No extra store table is needed; a dry run
 leaves the baseline as it was.
+
+When a finding of a severity in ``notify_owner_on`` (default: error) opens — new, failing
+again after a fix, or an acceptance that no longer holds — its owner gets one mail at
+once, through the notices of :mod:`sp_sync.engine.notices` (the outbox; once per
+(job, finding key + open count, recipient); allowed domains and live users only). A dry
+run lists those mails and sends nothing.
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ from sp_sync.domain.findings import (
     Row,
     closing,
     desired_fields,
+    opening,
     parse_key,
     state,
 )
+from sp_sync.domain.mail_content import NoticeText
 from sp_sync.domain.model import (
     ColumnType,
     DesiredRow,
@@ -53,8 +61,17 @@ from sp_sync.domain.model import (
 )
 from sp_sync.domain.normalize import is_empty, normalizer, parse_datetime
 from sp_sync.domain.plan import Leftover
-from sp_sync.domain.rules import Dataset, Finding, Rule, ValueProblem, evaluate, parse_rules
+from sp_sync.domain.rules import (
+    Dataset,
+    Finding,
+    Rule,
+    Severity,
+    ValueProblem,
+    evaluate,
+    parse_rules,
+)
 from sp_sync.engine.context import RunContext
+from sp_sync.engine.notices import Notice, send_notices
 from sp_sync.engine.pipeline import Producer, write
 from sp_sync.engine.records import StoreResolver
 from sp_sync.errors import ConfigError
@@ -65,6 +82,10 @@ log = logging.getLogger(__name__)
 _TITLE_KEYS = ("title", "name", "topic")
 
 
+SeverityName = Literal["error", "warning", "info"]
+_ERROR_ONLY: list[SeverityName] = ["error"]
+
+
 class ValidateParams(KindParams):
     """Rules (``[[params.rules]]``, see :mod:`sp_sync.domain.rules`) and where findings go."""
 
@@ -72,6 +93,8 @@ class ValidateParams(KindParams):
     language: Literal["de", "en"] = "de"
     incremental: bool = True
     rules: list[dict[str, Any]] = Field(default_factory=list)
+    #: Severities whose opening mails the item's owner at once; [] turns the mails off.
+    notify_owner_on: list[SeverityName] = Field(default_factory=lambda: _ERROR_ONLY[:])
 
 
 _REASONS = {
@@ -381,6 +404,42 @@ def _dependents(rule: Rule, data: Dataset, other: str, moved: set[str]) -> set[s
     return set(data.items(rule.list))
 
 
+NOTICE_PERIOD = 100  # the outbox's period column
+
+
+def notice_period(key: str, count: int) -> str:
+    """The outbox period of one opening: the finding's key and its open count (a long key
+    is shortened to a hash of itself, so it still names this finding only)."""
+    period = f"{key}#{count}"
+    if len(period) <= NOTICE_PERIOD:
+        return period
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{SYNC_PREFIX}{digest}#{count}"
+
+
+def owner_notices(ctx: RunContext, params: ValidateParams, e: Evaluation) -> list[Notice]:
+    """One notice per finding this run opens whose severity is in ``notify_owner_on``
+    and whose owner has an address."""
+    wanted = {Severity(s) for s in params.notify_owner_on}
+    today = ctx.now.astimezone(ctx.tz).date()
+    out: list[Notice] = []
+    for key, finding in sorted(e.findings.items()):
+        owner = finding.owner
+        if finding.severity not in wanted or not isinstance(owner, Person) or not owner.email:
+            continue
+        count = opening(finding.evidence, e.rows.get(key), today)
+        if count is None:
+            continue
+        list_title = e.data.list_titles.get(finding.list_key, finding.list_key)
+        text = NoticeText(
+            kind="finding", name=owner.name or owner.email,
+            title=finding.item_title or f"#{finding.item_id}", start=ctx.now,
+            link=finding.link, message=finding.message, list=list_title,
+            severity=finding.severity.label("de"))
+        out.append(Notice(notice_period(key, count), owner.email, text))
+    return out
+
+
 def producer(ctx: RunContext, params: ValidateParams, rules: list[Rule]
              ) -> tuple[Producer, dict[str, Evaluation]]:
     """The findings as a producer of the write pipeline (scope ``finding:``), and the
@@ -502,6 +561,11 @@ class ValidateKind(JobKind[ValidateParams]):
         results = write(ctx, [prod])
         e: Evaluation | None = holder.get("ev")
         ok = all(r.refused is None for r in results) and not ctx.report.problems
+        if e is not None and params.notify_owner_on and all(r.refused is None
+                                                             for r in results):
+            # After the write: the Befunde row the mail talks about exists (or the next run
+            # retries it; the outbox still sends each opening once).
+            send_notices(ctx, owner_notices(ctx, params, e), ctx.now)
         if e is not None and ok and not ctx.dry_run:
             # The baseline: the next run today evaluates only what differs from it.
             day = ctx.now.astimezone(ctx.tz).date().isoformat()

@@ -46,3 +46,19 @@ def test_personal_only_own_open_findings() -> None:
             row(4, severity="Fehler")]
     mine = personal_findings(rows, "Anna.Becker@mannheim.de")
     assert [f.message for f in mine] == ["Befund 4", "Befund 1"]
+
+
+def test_open_ones_grouped_by_severity_then_list_within_a_cap() -> None:
+    rows = [row(n, severity="Fehler" if n < 3 else "Warnung",
+                list="Schulungen" if n % 2 else "Projekte") for n in range(1, 8)]
+    url = "https://x/Lists/Befunde/DispForm.aspx?ID="
+    rows = [Record(r.list_key, r.id, r.values, web_url=url + r.id) for r in rows]
+    d = weekly_findings(rows, SINCE)
+    groups = d.grouped(cap=4)
+    assert [(g.severity, g.count) for g in groups] == [("Fehler", 2), ("Warnung", 5)]
+    assert [lg.list for lg in groups[0].lists] == ["Projekte", "Schulungen"]
+    shown = sum(len(lg.lines) for g in groups for lg in g.lists)
+    left = sum(lg.more for g in groups for lg in g.lists)
+    assert (shown, left) == (4, 3)
+    assert d.list_url == "https://x/Lists/Befunde"
+    assert weekly_findings([row(1)], SINCE).list_url is None
