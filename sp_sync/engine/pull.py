@@ -1,6 +1,6 @@
 """Pull: mirror a SharePoint list into the state store through its delta feed.
 
-Invariants kept here (see reference/limits-and-faults.md):
+Invariants kept here (docs/reliability.md lists the faults each one answers):
 
 * short transactions: the feed is read first, its pages held in a spool (in memory up
   to ``SPOOL_ITEMS`` items, beyond that in a temporary file, so memory stays flat); only
