@@ -40,6 +40,7 @@ key order, merging the two streams, so planning memory does not grow with the li
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -97,6 +98,8 @@ class Plan:
     desired_count: int = 0
     duplicates: int = 0  # extra rows sharing a SyncKey (deleted by the plan)
     before: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # item id → old fields
+    # Writes planned but left to later runs (a limit per run), by ActionKind value.
+    deferred: dict[str, int] = field(default_factory=dict)
 
     def _count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind is kind)
@@ -409,6 +412,7 @@ def plan_merged(
     scope: Scope = EVERYTHING,
     target: ListSpec | None = None,
     gone: Collection[str] = (),
+    limit: int | None = None,
 ) -> tuple[Plan, dict[str, DesiredRow]]:
     """:func:`plan_indexed` as a merge of two streams in canonical key order: memory flat.
 
@@ -423,14 +427,32 @@ def plan_merged(
     Same plan as :func:`plan_indexed` (actions in the same order: items in id order, then
     creates in the producer's order). The rows returned are only those an UPDATE or a
     CREATE was planned from (what the replanner needs).
+
+    ``limit``: keep only the first ``limit`` actions of that order (a bounded heap: an
+    initial load holds one run's share, not every row) and count the rest in
+    ``Plan.deferred``; the counts and the rest of the plan are those of the whole plan.
     """
     cols = compared_columns(columns, key_column, scope.create_only)
     compiled = compile_columns(cols)
     hasher = hash_basis(target, cols, key_column) if target is not None else None
     key_canon = canonicalizer(key_column)
     result = Plan()
-    tags: list[tuple[Any, ...]] = []  # per action: its place in plan_indexed's order
+    # (its place in plan_indexed's order, action); with a limit a heap, largest place first
+    acts: list[tuple[_Last, WriteAction]] = []
     kept: dict[str, DesiredRow] = {}
+
+    def add(action: WriteAction, tag: tuple[Any, ...]) -> None:
+        if limit is None:
+            acts.append((_Last(tag), action))
+            return
+        heapq.heappush(acts, (_Last(tag), action))
+        if len(acts) > limit:
+            _, out = heapq.heappop(acts)  # the last in order: left for a later run
+            result.deferred[out.kind.value] = result.deferred.get(out.kind.value, 0) + 1
+            if out.item_id:
+                result.before.pop(out.item_id, None)
+            if out.kind is not ActionKind.DELETE:
+                kept.pop(out.sync_key, None)
     # (key, entry, wanted row or None, duplicate?, order tag) waiting for their fields
     pending: list[tuple[str, IndexEntry, DesiredRow | None, bool, tuple[Any, ...]]] = []
 
@@ -442,20 +464,16 @@ def plan_merged(
             if item is not None:
                 etag = item.etag
             if duplicate:
-                result.actions.append(WriteAction(ActionKind.DELETE, key, item_id, etag))
                 result.before[item_id] = old
-                tags.append(tag)
+                add(WriteAction(ActionKind.DELETE, key, item_id, etag), tag)
             elif want is None:
-                before = len(result.actions)
                 _leftover(scope, key, item_id, etag, old, compiled, result)
-                tags.extend([tag] * (len(result.actions) - before))
+                if result.actions:  # at most one: the leftover's delete or patch
+                    add(result.actions.pop(), tag)
             elif diff := _diff({**want.fields, key_column: want.sync_key}, old, compiled):
-                result.actions.append(
-                    WriteAction(ActionKind.UPDATE, key, item_id, etag, fields=diff)
-                )
                 result.before[item_id] = old
-                tags.append(tag)
                 kept[key] = want
+                add(WriteAction(ActionKind.UPDATE, key, item_id, etag, fields=diff), tag)
             else:
                 result.unchanged += 1
         pending.clear()
@@ -490,8 +508,8 @@ def plan_merged(
             assert matched is not None
             if scope.recreate or key not in gone:
                 _create(matched[2], key, key_column, result)
-                tags.append((1, matched[1]))
                 kept[key] = matched[2]
+                add(result.actions.pop(), (1, matched[1]))
             continue
         result.current_count += len(entries)
         entries.sort(key=_entry_order)
@@ -516,9 +534,21 @@ def plan_merged(
         else:
             step(key, keep, row, False, tag)
     flush()
-    order = sorted(range(len(tags)), key=tags.__getitem__)
-    result.actions = [result.actions[i] for i in order]
+    acts.sort(key=lambda a: a[0].tag)
+    result.actions = [a for _, a in acts]
     return result, kept
+
+
+class _Last:
+    """A place in the plan's order, compared the other way round (a max-heap for heapq)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: tuple[Any, ...]) -> None:
+        self.tag = tag
+
+    def __lt__(self, other: _Last) -> bool:
+        return bool(other.tag < self.tag)
 
 
 def _index_groups(
@@ -571,14 +601,15 @@ def check_mass_delete(
     ``share`` of the target's live items would be deleted.
     """
     current = plan.current_count
+    deletes = plan.deletes + plan.deferred.get(ActionKind.DELETE.value, 0)  # the whole plan
     if source_count == 0 and current > 0:
         return (
             f"the source reads empty while the target holds {current} items "
-            f"({plan.deletes} would be deleted)"
+            f"({deletes} would be deleted)"
         )
-    if plan.deletes and plan.deletes > share * current:
+    if deletes and deletes > share * current:
         return (
-            f"the plan deletes {plan.deletes} of {current} items, more than "
+            f"the plan deletes {deletes} of {current} items, more than "
             f"{share:.0%} of the target"
         )
     return None

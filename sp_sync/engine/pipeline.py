@@ -264,7 +264,7 @@ def _plan_light(
     index = ctx.store.key_index(target.key, key_column, by_key=True)
     try:
         return plan_merged(ordered, index, load, key_column, shape.columns, scope,
-                           target=target, gone=gone)
+                           target=target, gone=gone, limit=producer.max_writes)
     except Unsorted as exc:
         log.info("%s → %s: key index not in key order (%s): planning from a dict of keys",
                  producer.name, target.key, exc)
@@ -290,25 +290,30 @@ def _warn_repeated(
         yield row
 
 
-def _cap(plan: Plan, limit: int | None) -> tuple[Plan, int]:
-    """The plan of this run under ``limit`` writes, and how many are left for later runs."""
+def _cap(plan: Plan, limit: int | None) -> Plan:
+    """The plan of this run under ``limit`` writes; the rest counted in ``deferred`` (as
+    :func:`plan_merged` does it while planning)."""
     if limit is None or len(plan.actions) <= limit:
-        return plan, 0
+        return plan
     now, later = plan.actions[:limit], plan.actions[limit:]
     ids = {a.item_id for a in now if a.item_id}
-    capped = Plan(
+    deferred = dict(plan.deferred)
+    for a in later:
+        deferred[a.kind.value] = deferred.get(a.kind.value, 0) + 1
+    return Plan(
         actions=now, unchanged=plan.unchanged, current_count=plan.current_count,
         desired_count=plan.desired_count, duplicates=plan.duplicates,
-        before={k: v for k, v in plan.before.items() if k in ids},
+        before={k: v for k, v in plan.before.items() if k in ids}, deferred=deferred,
     )
-    return capped, len(later)
 
 
-def _progress(res: WriteResult, full: Plan, limit: int, seconds: float) -> str:
+def _progress(res: WriteResult, limit: int, seconds: float) -> str:
     """Initial load: how far the target is, what is left and how long that will take."""
-    wanted = full.desired_count
+    p = res.plan
+    wanted = p.desired_count
     written = res.writes
-    done = max(0, wanted - full.creates) + (len(res.applied.created) if res.applied else 0)
+    creates = p.creates + p.deferred.get(ActionKind.CREATE.value, 0)
+    done = max(0, wanted - creates) + (len(res.applied.created) if res.applied else 0)
     runs = math.ceil(res.deferred / limit)
     pace = seconds / written if written else None
     eta = (f"≈ {_duration(res.deferred * pace)} of writing at this run's pace"
@@ -343,14 +348,15 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
         if hash_basis(target, cols, key_column) is not None:
             # Light path: (key, id, eTag, hash) per target item, merged in key order with
             # the desired rows; fields only where needed.
-            full, kept = _plan_light(ctx, producer, target, key_column, shape, scope, gone)
+            planned, kept = _plan_light(ctx, producer, target, key_column, shape, scope, gone)
         else:  # no hash to decide equality by: every item is diffed anyway
             rows = [shape.row(r) for r in producer.rows()]
-            full = plan(rows, ctx.store.items(target.key), key_column, shape.columns,
-                        scope, target=target, gone=gone)
+            planned = plan(rows, ctx.store.items(target.key), key_column, shape.columns,
+                           scope, target=target, gone=gone)
             canon = canonicalizer(key_column)
             kept = {str(canon(r.sync_key)): r for r in rows}
-    result, deferred = _cap(full, producer.max_writes)
+    result = _cap(planned, producer.max_writes)  # the fallback plans hold every action
+    deferred = sum(result.deferred.values())
     text = format_plan(result)
     if deferred:
         lines = text.splitlines()
@@ -358,7 +364,7 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
                                      f"(max_writes {producer.max_writes})")
         text = "\n".join(lines)
     out = WriteResult(producer.name, target.key, result, text, deferred=deferred)
-    reason = check_mass_delete(full, producer.mass_delete_share,
+    reason = check_mass_delete(result, producer.mass_delete_share,
                                source_count=producer.source_count.value)
     if reason and not ctx.allow_mass_delete:
         out.refused = (
@@ -368,7 +374,7 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
         return out
     if ctx.dry_run:
         if deferred and producer.max_writes:
-            out.progress = _progress(out, full, producer.max_writes, 0.0)
+            out.progress = _progress(out, producer.max_writes, 0.0)
         return out
     if not result.actions:
         out.applied = ApplyResult()
@@ -377,7 +383,7 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
     started = time.monotonic()
     out.applied = apply_plan(ctx.writer, ctx.source, ctx.ref(target), target, result, replan)
     if deferred and producer.max_writes:
-        out.progress = _progress(out, full, producer.max_writes, time.monotonic() - started)
+        out.progress = _progress(out, producer.max_writes, time.monotonic() - started)
         log.info("%s", out.progress)
     if not producer.recreate:  # it must see a deletion of these rows, even before a pull
         remember_created(ctx.store, target, out.applied.created, ctx.now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -57,6 +58,7 @@ def index_by_key(items: list[MirrorItem]) -> list[IndexEntry]:
     create_only=st.booleans(),
     recreate=st.booleans(),
     with_target=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(1, 6)),
 )
 def test_merged_plan_equals_the_full_plan(
     desired: list[tuple[str, dict[str, Any]]],
@@ -67,6 +69,7 @@ def test_merged_plan_equals_the_full_plan(
     create_only: bool,
     recreate: bool,
     with_target: bool,
+    limit: int | None,
 ) -> None:
     rows = [DesiredRow(k, f) for k, f in desired]  # repeated keys: the last one wins
     pairs = enumerate(zip(desired, copies, strict=False))
@@ -86,8 +89,16 @@ def test_merged_plan_equals_the_full_plan(
     full = plan(rows, items, KEY, COLS, scope, target=target, gone=gone)
     load = Loader(items)
     merged, kept = plan_merged(iter(in_key_order(rows)), iter(index_by_key(items)), load, KEY,
-                               COLS, scope, target=target, gone=gone)
+                               COLS, scope, target=target, gone=gone, limit=limit)
 
+    if limit is not None:  # this run's share: the first actions; the rest only counted
+        later = full.actions[limit:]
+        full.actions = full.actions[:limit]
+        ids = {a.item_id for a in full.actions}
+        full.before = {k: v for k, v in full.before.items() if k in ids}
+        assert merged.deferred == dict(Counter(a.kind.value for a in later))
+    else:
+        assert merged.deferred == {}
     same(merged, full)  # the same actions in the same order, counts and old values
     acted = {a.item_id for a in merged.actions if a.item_id}
     assert acted <= set(load.asked)

@@ -9,13 +9,14 @@ from sp_sync.clock import FixedClock
 from sp_sync.domain.model import ListMapping
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.pipeline import write
+from sp_sync.errors import MassDeleteRefused
 from sp_sync.kinds.sync import SyncParams, copy_producer
 from sp_sync.ports import StateStore
 from sp_sync.testing.memory_lists import MemoryLists
 from tests.helpers.copying import JOB, run_copy, services_for
 
-from .conftest import NOW, TZ, refs_for
-from .test_sync_job import PARAMS, seed, target
+from .conftest import BEN, NOW, TZ, refs_for
+from .test_sync_job import PARAMS, PUBLIC, P, seed, target
 from .test_sync_job_indexed import light_mapping
 
 LIMITED = PARAMS.model_copy(update={"max_writes_per_run": 3})
@@ -82,3 +83,17 @@ def test_the_limit_from_a_resource_unit_budget() -> None:
     assert both.write_limit() == 2
     with pytest.raises(ValueError):
         SyncParams.model_validate({**PARAMS.model_dump(), "write_ru_per_run": 1})
+
+
+def test_the_mass_delete_guard_sees_the_whole_plan_not_one_runs_share(
+    sp: MemoryLists, store: StateStore, job_mapping: ListMapping
+) -> None:
+    seed(sp, n=12)
+    assert run_copy(PARAMS, job_mapping, sp, sp, store, refs_for(sp), TZ, NOW).writes == 8
+    for i in (1, 2, 4, 5, 7):  # five of the eight public projects no longer public
+        sp.edit(P, i, {PUBLIC: False}, BEN)
+    limited = LIMITED.model_copy(update={"max_writes_per_run": 2})
+
+    with pytest.raises(MassDeleteRefused, match="deletes 5 of 8"):
+        run_copy(limited, job_mapping, sp, sp, store, refs_for(sp), TZ, NOW)
+    assert len(target(sp)) == 8
