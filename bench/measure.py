@@ -99,6 +99,11 @@ def _ours(spec: dict[str, Any]) -> tuple[Step, Callable[[], None]]:
     refs = {s.key: ListRef(SITE_URL, s.title) for s in lm.lists}
     conn.tokens.token()
     step = spec["step"]
+    if step in ("d", "d0", "fill", "converge"):
+        # The job's modules loaded before the window (as in the daemon): the window holds
+        # the run, not the imports (~20 MB of RSS).
+        import sp_sync.engine.pipeline
+        import sp_sync.kinds.sync  # noqa: F401
     guard = SchemaGuard()
     if step not in ("a", "qf"):
         # A long-running daemon has the ids in memory and checked the columns today;

@@ -7,9 +7,12 @@ the same for every producer:
 
 1. pull the lists the producer reads and the target (each once per run), so the plan is
    made against what SharePoint holds now;
-2. plan against the target's mirror (:func:`~sp_sync.domain.plan.plan_indexed` over the
-   key index; only rows of the scope, never a row without SyncKey — people's rows — and
-   never another producer's rows; only the columns the producer owns);
+2. plan against the target's mirror (:func:`~sp_sync.domain.plan.plan_merged`: the
+   producer's rows sorted by key (:mod:`~sp_sync.engine.keysort`) merged with the key
+   index in key order, so memory stays flat; only rows of the scope, never a row without
+   SyncKey — people's rows — and never another producer's rows; only the columns the
+   producer owns); with ``max_writes`` only the first writes of the plan are this run's,
+   the next run plans again and continues (initial load of a large list);
 3. refuse a mass delete (the producer's share of its scope, or a source that suddenly
    reads empty) unless the run allows it;
 4. on a dry run stop here: the plan is the report; otherwise apply in ``$batch`` of 20
