@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sp_sync.app.wiring import graph_lists, provision_targets
+from sp_sync.app.wiring import provision_targets
 from sp_sync.emulator import Emulator
 from sp_sync.ports import ListRef
 
@@ -81,7 +81,7 @@ def test_a_list_deleted_and_re_created_is_found_again_by_a_fresh_process(
     old_id = emu.list_id(target)
 
     emu.delete_list(target)  # an admin deletes the list; provisioning creates it anew
-    graph_lists(tenant.svc).forget(ListRef(tenant.settings.site_url or "", target))
+    tenant.svc.source.forget(ListRef(tenant.settings.site_url or "", target))  # type: ignore[attr-defined]
     provision_targets(tenant.svc, tenant.config.mapping)
     assert emu.list_id(target) != old_id and emu.items(target) == []
 
