@@ -69,7 +69,8 @@ class PullKind(JobKind[PullParams]):
             problems += found
             report.details.extend(p.message for p in found)
             report.add(lists=1, items_seen=result.items_seen, created=result.created,
-                       updated=result.updated, deleted=result.deleted)
+                       updated=result.updated, deleted=result.deleted,
+                       full_enumerations=int(result.full_enumeration))
             report.details.append(
                 f"{spec.key}: {result.items_seen} seen, +{result.created} ~{result.updated} "
                 f"-{result.deleted}{' (full)' if result.full_enumeration else ''}"

@@ -50,10 +50,10 @@ def test_pull_full_enumerates_again_and_history_shows_an_edit(emu: Emulator) -> 
     item = next(i for i in emu.items("Projekte") if i["fields"].get(status) == "Idee")
     emu.edit("Projekte", item["id"], {status: "Planung"}, "anna.becker@mannheim.de")
     again = _json("pull", "Projekte")  # by title works too
-    assert isinstance(again, dict) and again["updated"] == 1 and not again["full_enumeration"]
+    assert isinstance(again, dict) and again["updated"] == 1 and not again["full_enumerations"]
 
     full = _json("pull", "--full", "projects")
-    assert isinstance(full, dict) and full["full_enumeration"] and full["updated"] == 0
+    assert isinstance(full, dict) and full["full_enumerations"] == 1 and full["updated"] == 0
     assert full["items_seen"] == first["items_seen"]
     runs = _json("runs", "--json", "--job", "pull:projects")
     assert isinstance(runs, list) and runs[0]["status"] == "ok"
