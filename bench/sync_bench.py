@@ -226,6 +226,47 @@ def bench_local(n: int, naive_max: int, log: Callable[[str], None]) -> Row:
     return out
 
 
+def bench_copy(n: int, latency_ms: int, fill_ru: int, log: Callable[[str], None]) -> Row:
+    """Only the list copy (``--copy-only``): a, the set-up, d0, c, d (ours), then one run of
+    a first fill (initial load) capped at ``fill_ru`` resource units of writes."""
+    seed_file = VAR / f"seed-{n}.json"
+    if not seed_file.exists():
+        seed_file.write_text(json.dumps(make_seed(n)), encoding="utf-8")
+    store = _fresh(VAR / f"state-{n}-copy.db")
+    out: Row = {"n": n, "latency_ms": latency_ms, "steps": {}}
+    steps: dict[str, Row] = out["steps"]
+    with EmulatorProcess(seed_file, latency_ms, VAR / "emulator") as emu:
+        def ours(step: str, **extra: Any) -> Row:
+            row = with_server_cpu(emu, lambda: run_step(emu.info, "ours", step, store, **extra))
+            log(f"N={n} {step}: {row['requests']} req {row['ru']} RU {row['writes']} writes "
+                f"{row['wall_s']}s cpu {row['cpu_s']}s RSS Δ {row['peak_rss_delta_mb']} MB")
+            return row
+
+        for step in ("a", "setup", "d0"):
+            steps[step] = ours(step)
+        out["edited"] = _edit(emu, n, 1)
+        steps["c"] = ours("c")
+        steps["d"] = ours("d")
+        if fill_ru:
+            steps["fill"] = ours("fill", write_ru_per_run=fill_ru)
+    return out
+
+
+def copy_table(results: list[Row]) -> str:
+    lines = ["| N | step | requests | RU | writes | wall s | CPU s | RSS Δ MB |",
+             "|" + "---|" * 8]
+    for res in results:
+        for step in ("d0", "d", "fill"):
+            if (o := res["steps"].get(step)) is None:
+                continue
+            lines.append(f"| {res['n']:,} | {step} | {o['requests']} | {o['ru']} | "
+                         f"{o['writes']} | {o['wall_s']:.2f} | {o['cpu_s']:.2f} | "
+                         f"{o['peak_rss_delta_mb']} |")
+            if step == "fill" and o["detail"].get("progress"):
+                lines.append(f"|  | | {o['detail']['progress']} | | | | | |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ report
 
 
@@ -362,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-repeat-max", type=int, default=10_000,
                     help="above this N the naive b/c/d full reads are counted from a, not rerun")
     ap.add_argument("--out", type=Path, default=VAR / "results.json")
+    ap.add_argument("--copy-only", action="store_true",
+                    help="only the list copy: a, d0, c, d (ours) and a capped first fill")
+    ap.add_argument("--fill-ru", type=int, default=4000,
+                    help="--copy-only: write_ru_per_run of the first-fill run (0: skip it)")
     args = ap.parse_args(argv)
     VAR.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -369,6 +414,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    if args.copy_only:
+        copies = [bench_copy(n, args.latency_ms, args.fill_ru, log) for n in sizes]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": machine(), "copy": copies}, indent=1),
+                            encoding="utf-8")
+        print(copy_table(copies))
+        return 0
 
     results = [bench_size(n, args.latency_ms, args.naive_write_cap, args.naive_repeat_max, log)
                for n in sizes]

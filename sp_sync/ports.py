@@ -308,10 +308,15 @@ class MirrorStore(Protocol):
         """Live (not tombstoned) items of a list."""
         ...
 
-    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
+    def key_index(
+        self, list_key: str, key_field: str, by_key: bool = False
+    ) -> Iterator[KeyIndexEntry]:
         """(value of ``key_field``, id, eTag, content hash) of every live item, ordered
         as :meth:`items`: the planner's light view of a list (no other fields held).
-        The value is what ``item.fields.get(key_field)`` gives (``None`` when absent)."""
+        The value is what ``item.fields.get(key_field)`` gives (``None`` when absent).
+        ``by_key``: ordered by the key's text instead (code point order; then by id) and
+        streamed, for the merge planner; a key whose raw text sorts differently from its
+        canonical form (blanks around it) is caught there, which then plans the other way."""
         ...
 
     def changes(

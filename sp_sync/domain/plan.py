@@ -34,11 +34,14 @@ is compared column by column as before.
 
 :func:`plan_indexed` makes the same plan from a light index of the target — (key, id,
 eTag, hash) per item — and loads the fields only of the items it must diff or delete.
+:func:`plan_merged` makes it again from the index and the desired rows both in canonical
+key order, merging the two streams, so planning memory does not grow with the list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import heapq
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -95,6 +98,8 @@ class Plan:
     desired_count: int = 0
     duplicates: int = 0  # extra rows sharing a SyncKey (deleted by the plan)
     before: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # item id → old fields
+    # Writes planned but left to later runs (a limit per run), by ActionKind value.
+    deferred: dict[str, int] = field(default_factory=dict)
 
     def _count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind is kind)
@@ -390,6 +395,203 @@ def _entry_order(entry: IndexEntry) -> tuple[int, int, str]:
     return (0, int(item_id), "") if item_id.isdigit() else (1, 0, item_id)
 
 
+class Unsorted(ValueError):
+    """:func:`plan_merged` got a stream out of canonical key order (the caller falls back
+    to :func:`plan_indexed`)."""
+
+
+SortedRow = tuple[str, int, DesiredRow]  # (canonical key, position in the producer, row)
+
+
+def plan_merged(
+    desired: Iterable[SortedRow],
+    index: Iterable[IndexEntry],
+    load: Loader,
+    key_column: str,
+    columns: Sequence[Column],
+    scope: Scope = EVERYTHING,
+    target: ListSpec | None = None,
+    gone: Collection[str] = (),
+    limit: int | None = None,
+) -> tuple[Plan, dict[str, DesiredRow]]:
+    """:func:`plan_indexed` as a merge of two streams in canonical key order: memory flat.
+
+    ``desired``: (canonical key, position, row) ordered by (key, position) — the producer's
+    rows sorted (:mod:`sp_sync.engine.keysort`); ``index``: the key index ordered by key
+    (``StateStore.key_index(…, by_key=True)``). Neither is held: only one key's rows and
+    items, the items waiting to be loaded (:data:`LOAD_BATCH`) and the plan's actions are.
+    Raises :class:`Unsorted` (before anything is decided for good: the plan is pure) when
+    a stream is not in canonical key order — a raw key the database sorts differently from
+    its canonical form, e.g. one a person padded with blanks.
+
+    Same plan as :func:`plan_indexed` (actions in the same order: items in id order, then
+    creates in the producer's order). The rows returned are only those an UPDATE or a
+    CREATE was planned from (what the replanner needs).
+
+    ``limit``: keep only the first ``limit`` actions of that order (a bounded heap: an
+    initial load holds one run's share, not every row) and count the rest in
+    ``Plan.deferred``; the counts and the rest of the plan are those of the whole plan.
+    """
+    cols = compared_columns(columns, key_column, scope.create_only)
+    compiled = compile_columns(cols)
+    hasher = hash_basis(target, cols, key_column) if target is not None else None
+    key_canon = canonicalizer(key_column)
+    result = Plan()
+    # (its place in plan_indexed's order, action); with a limit a heap, largest place first
+    acts: list[tuple[_Last, WriteAction]] = []
+    kept: dict[str, DesiredRow] = {}
+
+    def add(action: WriteAction, tag: tuple[Any, ...]) -> None:
+        if limit is None:
+            acts.append((_Last(tag), action))
+            return
+        heapq.heappush(acts, (_Last(tag), action))
+        if len(acts) > limit:
+            _, out = heapq.heappop(acts)  # the last in order: left for a later run
+            result.deferred[out.kind.value] = result.deferred.get(out.kind.value, 0) + 1
+            if out.item_id:
+                result.before.pop(out.item_id, None)
+            if out.kind is not ActionKind.DELETE:
+                kept.pop(out.sync_key, None)
+    # (key, entry, wanted row or None, duplicate?, order tag) waiting for their fields
+    pending: list[tuple[str, IndexEntry, DesiredRow | None, bool, tuple[Any, ...]]] = []
+
+    def flush() -> None:
+        loaded = load([e[1] for _, e, _, _, _ in pending])
+        for key, (_, item_id, etag, _), want, duplicate, tag in pending:
+            item = loaded.get(item_id)
+            old: Mapping[str, Any] = item.fields if item is not None else {}
+            if item is not None:
+                etag = item.etag
+            if duplicate:
+                result.before[item_id] = old
+                add(WriteAction(ActionKind.DELETE, key, item_id, etag), tag)
+            elif want is None:
+                _leftover(scope, key, item_id, etag, old, compiled, result)
+                if result.actions:  # at most one: the leftover's delete or patch
+                    add(result.actions.pop(), tag)
+            elif diff := _diff({**want.fields, key_column: want.sync_key}, old, compiled):
+                result.before[item_id] = old
+                kept[key] = want
+                add(WriteAction(ActionKind.UPDATE, key, item_id, etag, fields=diff), tag)
+            else:
+                result.unchanged += 1
+        pending.clear()
+
+    def step(key: str, entry: IndexEntry, want: DesiredRow | None, dup: bool,
+             tag: tuple[Any, ...]) -> None:
+        pending.append((key, entry, want, dup, tag))
+        if len(pending) >= LOAD_BATCH:
+            flush()
+
+    items = _index_groups(index, key_canon, scope)
+    rows = _desired_groups(desired)
+    group = next(items, None)
+    wish = next(rows, None)
+    while group is not None or wish is not None:
+        if group is not None and (wish is None or group[0] < wish[0]):
+            key, entries = group
+            matched: tuple[str, int, DesiredRow] | None = None
+            group = next(items, None)
+        elif group is None or (wish is not None and wish[0] < group[0]):
+            assert wish is not None
+            key, entries, matched = wish[0], [], wish
+            wish = next(rows, None)
+        else:
+            assert wish is not None
+            key, entries = group
+            matched = wish
+            group, wish = next(items, None), next(rows, None)
+        if matched is not None:
+            result.desired_count += 1
+        if not entries:
+            assert matched is not None
+            if scope.recreate or key not in gone:
+                _create(matched[2], key, key_column, result)
+                kept[key] = matched[2]
+                add(result.actions.pop(), (1, matched[1]))
+            continue
+        result.current_count += len(entries)
+        entries.sort(key=_entry_order)
+        keep, extra = entries[0], entries[1:]
+        first = _entry_order(keep)
+        for dup in extra:
+            result.duplicates += 1
+            step(key, dup, None, True, (0, first, 0, _entry_order(dup)))
+        tag = (0, first, 1, ())
+        if matched is None:
+            if scope.leftover is Leftover.KEEP:
+                result.unchanged += 1
+            else:
+                step(key, keep, None, False, tag)
+            continue
+        row = matched[2]
+        if (
+            hasher is not None and keep[3]
+            and hasher({**row.fields, key_column: row.sync_key}) == keep[3]
+        ):
+            result.unchanged += 1
+        else:
+            step(key, keep, row, False, tag)
+    flush()
+    acts.sort(key=lambda a: a[0].tag)
+    result.actions = [a for _, a in acts]
+    return result, kept
+
+
+class _Last:
+    """A place in the plan's order, compared the other way round (a max-heap for heapq)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: tuple[Any, ...]) -> None:
+        self.tag = tag
+
+    def __lt__(self, other: _Last) -> bool:
+        return bool(other.tag < self.tag)
+
+
+def _index_groups(
+    index: Iterable[IndexEntry], key_canon: Canon, scope: Scope
+) -> Iterator[tuple[str, list[IndexEntry]]]:
+    """The scope's index entries grouped by canonical key, checking the order."""
+    last: str | None = None
+    entries: list[IndexEntry] = []
+    for entry in index:
+        key = key_canon(entry[0])
+        if not scope.owns(key):
+            continue  # a person's row, or another producer's: never touched
+        text = str(key)
+        if text == last:
+            entries.append(entry)
+            continue
+        if last is not None:
+            if text < last:
+                raise Unsorted(f"key index: {text!r} after {last!r}")
+            yield last, entries
+        last, entries = text, [entry]
+    if last is not None:
+        yield last, entries
+
+
+def _desired_groups(desired: Iterable[SortedRow]) -> Iterator[SortedRow]:
+    """One row per key: the last one (repeated key: last wins), at the first's position."""
+    current: SortedRow | None = None
+    for key, pos, row in desired:
+        if current is not None and key == current[0]:
+            if pos < current[1]:
+                raise Unsorted(f"desired rows: position {pos} after {current[1]}")
+            current = (key, current[1], row)
+            continue
+        if current is not None:
+            if key < current[0]:
+                raise Unsorted(f"desired rows: {key!r} after {current[0]!r}")
+            yield current
+        current = (key, pos, row)
+    if current is not None:
+        yield current
+
+
 def check_mass_delete(
     plan: Plan, share: float = 0.5, source_count: int | None = None
 ) -> str | None:
@@ -399,14 +601,15 @@ def check_mass_delete(
     ``share`` of the target's live items would be deleted.
     """
     current = plan.current_count
+    deletes = plan.deletes + plan.deferred.get(ActionKind.DELETE.value, 0)  # the whole plan
     if source_count == 0 and current > 0:
         return (
             f"the source reads empty while the target holds {current} items "
-            f"({plan.deletes} would be deleted)"
+            f"({deletes} would be deleted)"
         )
-    if plan.deletes and plan.deletes > share * current:
+    if deletes and deletes > share * current:
         return (
-            f"the plan deletes {plan.deletes} of {current} items, more than "
+            f"the plan deletes {deletes} of {current} items, more than "
             f"{share:.0%} of the target"
         )
     return None

@@ -7,9 +7,12 @@ the same for every producer:
 
 1. pull the lists the producer reads and the target (each once per run), so the plan is
    made against what SharePoint holds now;
-2. plan against the target's mirror (:func:`~sp_sync.domain.plan.plan_indexed` over the
-   key index; only rows of the scope, never a row without SyncKey — people's rows — and
-   never another producer's rows; only the columns the producer owns);
+2. plan against the target's mirror (:func:`~sp_sync.domain.plan.plan_merged`: the
+   producer's rows sorted by key (:mod:`~sp_sync.engine.keysort`) merged with the key
+   index in key order, so memory stays flat; only rows of the scope, never a row without
+   SyncKey — people's rows — and never another producer's rows; only the columns the
+   producer owns); with ``max_writes`` only the first writes of the plan are this run's,
+   the next run plans again and continues (initial load of a large list);
 3. refuse a mass delete (the producer's share of its scope, or a source that suddenly
    reads empty) unless the run allows it;
 4. on a dry run stop here: the plan is the report; otherwise apply in ``$batch`` of 20
@@ -30,8 +33,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +56,8 @@ from sp_sync.domain.plan import (
     Leftover,
     Plan,
     Scope,
+    SortedRow,
+    Unsorted,
     changed_fields,
     check_mass_delete,
     compared_columns,
@@ -58,10 +65,12 @@ from sp_sync.domain.plan import (
     hash_basis,
     plan,
     plan_indexed,
+    plan_merged,
 )
 from sp_sync.domain.write_shape import wire_writer
 from sp_sync.engine.apply import ApplyResult, apply_plan
 from sp_sync.engine.context import RunContext
+from sp_sync.engine.keysort import sorted_rows
 from sp_sync.engine.pull import dependencies, pull_lists, remember_created
 from sp_sync.engine.records import StoreResolver
 from sp_sync.errors import ConfigError
@@ -96,11 +105,16 @@ class Producer:
     recreate: bool = True
     mass_delete_share: float = 0.5
     source_count: SourceCount = field(default_factory=SourceCount)
+    # Initial load: at most this many writes per run, the rest left to the next runs (the
+    # plan is made again against the mirror, so they continue where this one stopped).
+    max_writes: int | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.endswith(":") or len(self.prefix) < 2:
             raise ValueError(f"producer {self.name!r}: scope prefix {self.prefix!r} must be a "
                              "non-empty key prefix ending with ':'")
+        if self.max_writes is not None and self.max_writes < 1:
+            raise ValueError(f"producer {self.name!r}: max_writes must be at least 1")
 
 
 @dataclass
@@ -113,6 +127,8 @@ class WriteResult:
     plan_text: str
     applied: ApplyResult | None = None
     refused: str | None = None  # why the mass-delete guard stopped it
+    deferred: int = 0  # planned writes left to later runs (Producer.max_writes)
+    progress: str | None = None  # initial load: how far, and the time left
 
     @property
     def writes(self) -> int:
@@ -238,6 +254,87 @@ def _replanner(
     return replan
 
 
+def _plan_light(
+    ctx: RunContext, producer: Producer, target: ListSpec, key_column: str, shape: _Shape,
+    scope: Scope, gone: set[str],
+) -> tuple[Plan, dict[str, DesiredRow]]:
+    """The plan from the key index, merged in key order (memory flat); if the index is not
+    in canonical key order (a key a person padded with blanks), the dict-based plan."""
+    canon = canonicalizer(key_column)
+    load = lambda ids: ctx.store.get_many(target.key, ids)  # noqa: E731
+    initial = producer.source_count.value
+    wanted = (shape.row(r) for r in producer.rows())
+    ordered = _warn_repeated(producer, sorted_rows(wanted, lambda k: str(canon(k))))
+    index = ctx.store.key_index(target.key, key_column, by_key=True)
+    try:
+        return plan_merged(ordered, index, load, key_column, shape.columns, scope,
+                           target=target, gone=gone, limit=producer.max_writes)
+    except Unsorted as exc:
+        log.info("%s → %s: key index not in key order (%s): planning from a dict of keys",
+                 producer.name, target.key, exc)
+    finally:
+        ordered.close()
+    producer.source_count.value = initial  # the rows are produced once more
+    return plan_indexed(
+        (shape.row(r) for r in producer.rows()), ctx.store.key_index(target.key, key_column),
+        load, key_column, shape.columns, scope, target=target, gone=gone,
+    )
+
+
+def _warn_repeated(
+    producer: Producer, rows: Iterator[SortedRow]
+) -> Generator[SortedRow, None, None]:
+    """Rows in key order; a key yielded twice (a data problem in the source) is logged."""
+    last: str | None = None
+    for row in rows:
+        if row[0] == last:
+            log.warning("%s yields the SyncKey %r more than once: the last row wins",
+                        producer.name, row[2].sync_key)
+        last = row[0]
+        yield row
+
+
+def _cap(plan: Plan, limit: int | None) -> Plan:
+    """The plan of this run under ``limit`` writes; the rest counted in ``deferred`` (as
+    :func:`plan_merged` does it while planning)."""
+    if limit is None or len(plan.actions) <= limit:
+        return plan
+    now, later = plan.actions[:limit], plan.actions[limit:]
+    ids = {a.item_id for a in now if a.item_id}
+    deferred = dict(plan.deferred)
+    for a in later:
+        deferred[a.kind.value] = deferred.get(a.kind.value, 0) + 1
+    return Plan(
+        actions=now, unchanged=plan.unchanged, current_count=plan.current_count,
+        desired_count=plan.desired_count, duplicates=plan.duplicates,
+        before={k: v for k, v in plan.before.items() if k in ids}, deferred=deferred,
+    )
+
+
+def _progress(res: WriteResult, limit: int, seconds: float) -> str:
+    """Initial load: how far the target is, what is left and how long that will take."""
+    p = res.plan
+    wanted = p.desired_count
+    written = res.writes
+    creates = p.creates + p.deferred.get(ActionKind.CREATE.value, 0)
+    done = max(0, wanted - creates) + (len(res.applied.created) if res.applied else 0)
+    runs = math.ceil(res.deferred / limit)
+    pace = seconds / written if written else None
+    eta = (f"≈ {_duration(res.deferred * pace)} of writing at this run's pace"
+           if pace is not None else "time left unknown (nothing written in this run)")
+    share = f"{done / wanted:.0%}" if wanted else "—"
+    return (f"{res.producer} → {res.target}: initial load, {written} writes in this run "
+            f"(max_writes {limit}); {done} of {wanted} rows in the list ({share}); "
+            f"{res.deferred} writes left for the next {runs} run(s), {eta}")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
     """Plan and (unless a dry run) apply one producer; see the module docstring."""
     target = ctx.mapping.get(producer.target)
@@ -250,24 +347,27 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
     shape = _Shape(ctx, producer, target)
     scope = _scope(ctx, producer, target, shape)
     gone = set() if producer.recreate else _gone_keys(ctx, target, key_column, producer.prefix)
-    wanted = (shape.row(r) for r in producer.rows())
     with gc_paused():
         cols = compared_columns(shape.columns, key_column, scope.create_only)
         if hash_basis(target, cols, key_column) is not None:
-            # Light path: (key, id, eTag, hash) per target item; fields only where needed.
-            result, kept = plan_indexed(
-                wanted, ctx.store.key_index(target.key, key_column),
-                lambda ids: ctx.store.get_many(target.key, ids),
-                key_column, shape.columns, scope, target=target, gone=gone,
-            )
+            # Light path: (key, id, eTag, hash) per target item, merged in key order with
+            # the desired rows; fields only where needed.
+            planned, kept = _plan_light(ctx, producer, target, key_column, shape, scope, gone)
         else:  # no hash to decide equality by: every item is diffed anyway
-            rows = list(wanted)
-            result = plan(rows, ctx.store.items(target.key), key_column, shape.columns,
-                          scope, target=target, gone=gone)
+            rows = [shape.row(r) for r in producer.rows()]
+            planned = plan(rows, ctx.store.items(target.key), key_column, shape.columns,
+                           scope, target=target, gone=gone)
             canon = canonicalizer(key_column)
             kept = {str(canon(r.sync_key)): r for r in rows}
+    result = _cap(planned, producer.max_writes)  # the fallback plans hold every action
+    deferred = sum(result.deferred.values())
     text = format_plan(result)
-    out = WriteResult(producer.name, target.key, result, text)
+    if deferred:
+        lines = text.splitlines()
+        lines.insert(len(lines) - 1, f"… {deferred} more writes left for later runs "
+                                     f"(max_writes {producer.max_writes})")
+        text = "\n".join(lines)
+    out = WriteResult(producer.name, target.key, result, text, deferred=deferred)
     reason = check_mass_delete(result, producer.mass_delete_share,
                                source_count=producer.source_count.value)
     if reason and not ctx.allow_mass_delete:
@@ -277,12 +377,18 @@ def write_one(ctx: RunContext, producer: Producer) -> WriteResult:
         )
         return out
     if ctx.dry_run:
+        if deferred and producer.max_writes:
+            out.progress = _progress(out, producer.max_writes, 0.0)
         return out
     if not result.actions:
         out.applied = ApplyResult()
         return out
     replan = _replanner(kept, key_column, shape.columns, scope)
+    started = time.monotonic()
     out.applied = apply_plan(ctx.writer, ctx.source, ctx.ref(target), target, result, replan)
+    if deferred and producer.max_writes:
+        out.progress = _progress(out, producer.max_writes, time.monotonic() - started)
+        log.info("%s", out.progress)
     if not producer.recreate:  # it must see a deletion of these rows, even before a pull
         remember_created(ctx.store, target, out.applied.created, ctx.now)
     log.info("%s → %s: %s; %s", producer.name, target.key, text.splitlines()[-1],
@@ -312,6 +418,10 @@ def record(ctx: RunContext, res: WriteResult) -> None:
     report.plan.extend(res.plan_text.splitlines())
     report.add(planned_creates=p.creates, planned_updates=p.updates,
                planned_deletes=p.deletes, written=res.writes)
+    if res.deferred:
+        report.add(deferred_writes=res.deferred)
+    if res.progress:
+        report.details.append(res.progress)
     if res.refused:
         report.failures.append(res.refused)
         return

@@ -32,6 +32,9 @@ from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
 
 log = logging.getLogger(__name__)
 
+RU_PER_WRITE = 2  # SharePoint's resource units per item write (create, update, delete)
+
+
 class SyncParams(KindParams):
     """One-way list-to-list sync of (a filtered subset of) ``source`` into ``target``."""
 
@@ -43,6 +46,19 @@ class SyncParams(KindParams):
     delete: bool = True
     allow_mass_delete: bool = False
     mass_delete_share: float = Field(default=0.5, gt=0, le=1)
+    # Initial load of a large target on a small tenant: write at most this much per run and
+    # leave the rest to the next runs (each plans again against the mirror, so it goes on
+    # where the last stopped). Either a number of writes, or the resource units the run may
+    # spend on writes (a create, update or delete in a $batch costs RU_PER_WRITE).
+    max_writes_per_run: int | None = Field(default=None, gt=0)
+    write_ru_per_run: int | None = Field(default=None, ge=RU_PER_WRITE)
+
+    def write_limit(self) -> int | None:
+        """The writes one run may make (the smaller of the two limits), None: no limit."""
+        limits = [n for n in (self.max_writes_per_run,
+                              self.write_ru_per_run and self.write_ru_per_run // RU_PER_WRITE)
+                  if n]
+        return min(limits) if limits else None
 
 
 def source_filter(params: SyncParams, mapping: ListMapping, job: str) -> Condition:
@@ -70,7 +86,8 @@ def copy_producer(ctx: RunContext, job: str, params: SyncParams) -> Producer:
 
     def rows() -> Iterator[DesiredRow]:
         ev = Evaluator(EvalEnv(ctx.now.astimezone(ctx.tz).date(), ctx.tz), items)
-        seen: dict[str, str] = {}
+        # Two items with the same key (a data problem in the source): the later wins, and
+        # the pipeline logs it when it sorts the rows by key — no set of every key here.
         pairs = list(params.columns.items())
         for rec in iter_records(ctx.store, ctx.mapping, params.source, ctx.tz):
             counted.value = (counted.value or 0) + 1
@@ -81,10 +98,6 @@ def copy_producer(ctx: RunContext, job: str, params: SyncParams) -> Producer:
                 log.warning("%s item %s has no %s: not copied", params.source, rec.id,
                             params.key)
                 continue
-            if key in seen:  # a data problem in the source: the later item wins
-                log.warning("%s items %s and %s share the key %r", params.source, seen[key],
-                            rec.id, key)
-            seen[key] = rec.id
             values = rec.values
             yield DesiredRow(prefix + key, {t: values.get(s) for t, s in pairs})
 
@@ -98,6 +111,7 @@ def copy_producer(ctx: RunContext, job: str, params: SyncParams) -> Producer:
         leftover=Leftover.DELETE if params.delete else Leftover.KEEP,
         mass_delete_share=params.mass_delete_share,
         source_count=counted,
+        max_writes=params.write_limit(),
     )
 
 

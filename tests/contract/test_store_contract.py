@@ -136,6 +136,26 @@ def test_key_index_gives_key_id_etag_hash_of_live_items_in_item_order(
     assert list(store.key_index("nothing", "SyncKey")) == []
 
 
+def test_key_index_by_key_gives_the_same_entries_in_key_order(store: StateStore) -> None:
+    # Code point order as Python compares (not a locale's): "Z" < "z" < "ä" < "é" < "😀".
+    words = ["z", "Z", "ä", "é", "😀", "a b", "a-b", "a", "10", "9", ""]
+    made = [item("t", str(i), fields={"SyncKey": f"k:{words[i % len(words)]}{i % 7}"})
+            for i in range(1, 2400)]  # > one chunk on SQL stores; every key repeated
+    made += [item("t", "2400", fields={"Title": "no key"}),
+             item("t", "2401", fields={"SyncKey": 42}),
+             item("t", "2402", fields={"SyncKey": None})]
+    sync(store, "t", *reversed(made))
+    with store.list_sync("t") as tx:
+        tx.tombstone(["3"], T0)
+
+    by_key = list(store.key_index("t", "SyncKey", by_key=True))
+
+    assert sorted(by_key, key=repr) == sorted(store.key_index("t", "SyncKey"), key=repr)
+    texts = [e[0] for e in by_key if isinstance(e[0], str)]
+    assert len(texts) == 2399 - 1 and texts == sorted(texts)
+    assert list(store.key_index("nothing", "SyncKey", by_key=True)) == []
+
+
 def test_upsert_replaces_and_the_last_duplicate_wins(store: StateStore) -> None:
     sync(store, "projects", item("projects", "1"))
     newer = item("projects", "1", etag='"{4F1E-1},3"', fields={"Title": "neu"}, content_hash="x")

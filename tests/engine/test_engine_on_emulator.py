@@ -174,3 +174,28 @@ def test_f5_f11_broken_feed_rolls_back_and_the_next_pull_gets_everything(site: S
     result = pull_list(site.lists, site.store, spec, site.ref(spec), NOW)
     assert result.updated == 5 and len(site.store.changes("projects")) == 5
     assert site.mirror_equals_list("projects")
+
+
+def test_initial_load_writes_what_its_ru_budget_allows_and_the_next_run_completes(
+    site: Site,
+) -> None:
+    limited = PARAMS.model_copy(update={"write_ru_per_run": 6})  # 2 RU a write: 3 per run
+    site.emu.clear_requests()
+
+    def run() -> WriteResult:
+        return run_copy(limited, site.mapping, site.lists, site.lists, site.store, site.ref,
+                        TZ, NOW)
+
+    first = run()
+    assert (first.writes, first.deferred) == (3, 1) and "1 writes left" in (first.progress or "")
+    made = writes(site.emu)  # the $batch's sub-requests
+    assert len(made) == 3 and sum(int(r.get("ru") or 0) for r in made) == 6
+    assert len(site.rows(T)) == 3
+
+    second = run()  # plans again against the mirror: only the missing row
+    assert (second.writes, second.deferred, second.plan.creates) == (1, 0, 1)
+    assert second.progress is None
+    assert sorted(r["SyncKey"] for r in site.rows(T)) == [
+        f"copy:public-projects:P-{i}" for i in range(4)
+    ]
+    assert run().writes == 0

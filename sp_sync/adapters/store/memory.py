@@ -28,6 +28,7 @@ from sp_sync.adapters.store._common import (
     json_copy,
 )
 from sp_sync.domain.model import FieldChange, MirrorItem, RunRecord
+from sp_sync.domain.normalize import canonicalizer
 from sp_sync.errors import LeaseLost, StoreError
 from sp_sync.ports import KeyIndexEntry, LeaderInfo, OutboxEntry, Resolved
 
@@ -207,9 +208,15 @@ class MemoryStore:
         rows.sort(key=lambda i: id_sort_key(i.id))
         return iter([i for i in rows if include_deleted or i.deleted_at is None])
 
-    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
-        return iter([(i.fields.get(key_field), i.id, i.etag, i.content_hash)
-                     for i in self.items(list_key)])
+    def key_index(
+        self, list_key: str, key_field: str, by_key: bool = False
+    ) -> Iterator[KeyIndexEntry]:
+        entries = [(i.fields.get(key_field), i.id, i.etag, i.content_hash)
+                   for i in self.items(list_key)]
+        if by_key:  # by the canonical key's text (stable: id order within a key)
+            canon = canonicalizer(key_field)
+            entries.sort(key=lambda e: "" if (k := canon(e[0])) is None else str(k))
+        return iter(entries)
 
     def count(self, list_key: str) -> int:
         with self._lock:

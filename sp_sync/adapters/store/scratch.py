@@ -83,8 +83,10 @@ class ScratchStore:
     def count(self, list_key: str) -> int:
         return self._mirror(list_key).count(list_key)
 
-    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
-        return self._mirror(list_key).key_index(list_key, key_field)
+    def key_index(
+        self, list_key: str, key_field: str, by_key: bool = False
+    ) -> Iterator[KeyIndexEntry]:
+        return self._mirror(list_key).key_index(list_key, key_field, by_key)
 
     def changes(
         self, list_key: str | None = None, since: datetime | None = None

@@ -380,23 +380,31 @@ class SqlStore:
                 return
             last = rows[-1].item_id
 
-    def key_index(self, list_key: str, key_field: str) -> Iterator[KeyIndexEntry]:
+    def key_index(
+        self, list_key: str, key_field: str, by_key: bool = False
+    ) -> Iterator[KeyIndexEntry]:
         """Keyset-paged like :meth:`items`; the key is extracted by the database, so the
-        fields' JSON is neither sent nor decoded."""
+        fields' JSON is neither sent nor decoded. ``by_key``: one query ordered by the key's
+        text (code point order, as Python compares), streamed in chunks."""
         length = sa.func.length(items.c.item_id)
         if self.dialect == "sqlite":
             path = '$."' + key_field.replace('"', '""') + '"'
-            key_cols: tuple[Any, ...] = (
-                sa.func.json_type(items.c.fields, path), sa.func.json_extract(items.c.fields, path)
-            )
+            extract = sa.func.json_extract(items.c.fields, path)
+            key_cols: tuple[Any, ...] = (sa.func.json_type(items.c.fields, path), extract)
+            order: Any = extract  # BINARY collation: UTF-8 bytes, i.e. code point order
             decode = _sqlite_json_value
         else:
             key_cols = (items.c.fields[key_field],)  # json -> 'key', decoded by the driver
+            order = sa.func.json_extract_path_text(items.c.fields, key_field).collate("C")
             decode = _first
         base = sa.select(
             *key_cols, items.c.item_id, items.c.etag, items.c.content_hash
         ).where(items.c.list_key == list_key, items.c.deleted_at.is_(None))
         n = len(key_cols)
+        if by_key:
+            yield from self._key_index_by_key(base.order_by(order, items.c.item_id), decode, n,
+                                              list_key)
+            return
         last: str | None = None
         while True:
             query = base
@@ -412,6 +420,19 @@ class SqlStore:
             if len(rows) < KEY_CHUNK:
                 return
             last = rows[-1][n]
+
+    def _key_index_by_key(
+        self, query: Any, decode: Callable[[Any], Any], n: int, list_key: str
+    ) -> Iterator[KeyIndexEntry]:
+        """One read, streamed: keyset paging by an expression would evaluate it over the
+        whole list once per page. The connection is held only while the planner reads."""
+        with self._read(f"reading the key index of list {list_key!r}") as conn:
+            result = conn.execution_options(stream_results=True, yield_per=KEY_CHUNK).execute(
+                query
+            )
+            for part in result.partitions():
+                for row in part:
+                    yield decode(row), row[n], row[n + 1], row[n + 2]
 
     def count(self, list_key: str) -> int:
         with self._read("counting items") as conn:
