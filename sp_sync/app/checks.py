@@ -63,6 +63,7 @@ class Report:
 
 def run_checks(connect: bool = False, now: datetime | None = None) -> tuple[Report, Any]:
     """All checks; returns the report and the loaded config (None if it did not load)."""
+    from sp_sync.app.mail_wiring import describe_lateness
     from sp_sync.app.wiring import load_config
     from sp_sync.config.settings import load_settings
 
@@ -82,6 +83,10 @@ def run_checks(connect: bool = False, now: datetime | None = None) -> tuple[Repo
         report.ok("mapping", f"{len(config.mapping.lists)} lists mapped in {settings.lists_file}")
         report.ok("jobs", f"{len(config.jobs)} jobs in {settings.jobs_dir}: "
                   + ", ".join(j.name for j in config.jobs))
+        # What "late" means for each mail job (due time from its own schedule), what it
+        # waits for and whom it may mail.
+        for line in describe_lateness(settings, config.jobs):
+            report.ok("mail", line)
     except ConfigError as exc:
         report.errors("mapping and jobs", exc.problems)
     if settings.mail_transport == "files":

@@ -176,7 +176,25 @@ def collect(store: StateStore, config: Any, now: datetime) -> dict[str, Any]:
         "lists": list_status(store, config.mapping, now, tz),
         "mails_pending": len(pending),
         "mails_pending_by_job": _by_job(pending),
+        "open_findings": open_findings(store, config.mapping),
     }
+
+
+def open_findings(store: StateStore, mapping: Any) -> dict[str, int]:
+    """Open findings in the mirrored Befunde list, by severity (empty without the list)."""
+    if "findings" not in mapping:
+        return {}
+    spec = mapping.get("findings")
+    cols = {c.key: c.field_name for c in spec.columns}
+    status, severity = cols.get("status"), cols.get("severity")
+    if status is None or severity is None:
+        return {}
+    counts: dict[str, int] = {}
+    for item in store.items("findings"):
+        if item.fields.get(status) == "Offen":
+            label = str(item.fields.get(severity) or "?")
+            counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def _by_job(entries: Sequence[Any]) -> dict[str, int]:
@@ -202,6 +220,9 @@ def render(console: Console, data: dict[str, Any]) -> None:
     by_job = ", ".join(f"{k}: {v}" for k, v in sorted(data["mails_pending_by_job"].items()))
     console.print(f"mails pending: {data['mails_pending']}" + (f" ({by_job})" if by_job else ""),
                   markup=False, highlight=False)
+    found = data.get("open_findings") or {}
+    console.print("open findings: " + (", ".join(f"{k} {v}" for k, v in sorted(found.items()))
+                                       if found else "none"), markup=False, highlight=False)
     failing = [j for j in data["jobs"] if j["failing_since"]]
     for j in failing:
         console.print(f"{j['job']}: {j['last_status']} since {j['failing_since']}: "

@@ -20,16 +20,23 @@ def to_ics(
     attendee: str | None = None,
     tz: str = "Europe/Berlin",
     stamp: datetime | None = None,
+    cancel: bool = False,
 ) -> bytes:
-    """One VCALENDAR with one VEVENT (local times with TZID and a VTIMEZONE)."""
+    """One VCALENDAR with one VEVENT (local times with TZID and a VTIMEZONE).
+
+    ``cancel``: the cancellation of that invitation — METHOD:CANCEL, STATUS:CANCELLED, the
+    same UID and a SEQUENCE one above the event's, so calendar clients accept it.
+    """
     zone = ZoneInfo(tz)
     cal = Calendar()
     cal.add("prodid", "-//sp-sync//DTC//DE")
     cal.add("version", "2.0")
-    cal.add("method", "REQUEST")
+    cal.add("method", "CANCEL" if cancel else "REQUEST")
     vevent = Event()
     vevent.add("uid", event.uid)
-    vevent.add("sequence", event.sequence)
+    vevent.add("sequence", event.sequence + 1 if cancel else event.sequence)
+    if cancel:
+        vevent.add("status", "CANCELLED")
     vevent.add("dtstamp", (stamp or datetime.now(UTC)).astimezone(UTC))
     vevent.add("summary", event.summary)
     vevent.add("dtstart", event.start.astimezone(zone))
@@ -45,8 +52,9 @@ def to_ics(
     vevent.add("organizer", org)
     if attendee:
         who = vCalAddress(f"mailto:{attendee}")
-        who.params["role"] = vText("REQ-PARTICIPANT")
-        who.params["rsvp"] = vText("FALSE")
+        if not cancel:
+            who.params["role"] = vText("REQ-PARTICIPANT")
+            who.params["rsvp"] = vText("FALSE")
         vevent.add("attendee", who)
     cal.add_component(vevent)
     # VTIMEZONE rules for about a year around the event only (keeps the file small)

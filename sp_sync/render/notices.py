@@ -1,7 +1,6 @@
 """Notices of the round-table and training cycle → e-mails (German default, English).
 
     render_notice(notice, tz=…, locale=…)                 -> Rendered
-    cancel_ics(event, organizer, attendee, tz, stamp)     -> bytes (METHOD:CANCEL)
 
 Short, plain notices: a promotion from the waiting list (with the invitation), a cancelled
 training (with a calendar file that cancels the invitation: same UID, METHOD:CANCEL), a
@@ -12,15 +11,12 @@ how to postpone or accept it in the Befunde list).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
-
 from sp_sync.domain.mail_content import NoticeText, Rendered
 from sp_sync.domain.mailsafe import clean_header
-from sp_sync.domain.reminders import CalendarEvent
 
 _SEVERITY_EN = {"Fehler": "Error", "Warnung": "Warning", "Hinweis": "Info"}
 
@@ -111,36 +107,3 @@ def render_notice(notice: NoticeText, tz: str = "Europe/Berlin", locale: str = "
             f"<p>{escape(bye).replace(chr(10), '<br>')}</p>"
             f'<p style="color:#666;font-size:12px">{escape(t["auto"])}</p></body></html>')
     return Rendered(subject, "\n".join(lines) + "\n", html)
-
-
-def cancel_ics(
-    event: CalendarEvent,
-    organizer: str,
-    attendee: str | None = None,
-    tz: str = "Europe/Berlin",
-    stamp: datetime | None = None,
-) -> bytes:
-    """A VCALENDAR that cancels the invitation with ``event.uid`` (METHOD:CANCEL,
-    STATUS:CANCELLED; SEQUENCE one above the event's, so clients accept it)."""
-    zone = ZoneInfo(tz)
-    cal = Calendar()
-    cal.add("prodid", "-//sp-sync//DTC//DE")
-    cal.add("version", "2.0")
-    cal.add("method", "CANCEL")
-    vevent = Event()
-    vevent.add("uid", event.uid)
-    vevent.add("sequence", event.sequence + 1)
-    vevent.add("status", "CANCELLED")
-    vevent.add("dtstamp", (stamp or datetime.now(UTC)).astimezone(UTC))
-    vevent.add("summary", event.summary)
-    vevent.add("dtstart", event.start.astimezone(zone))
-    vevent.add("dtend", event.end.astimezone(zone))
-    org = vCalAddress(f"mailto:{organizer}")
-    org.params["cn"] = vText("Digital Transformation Center")
-    vevent.add("organizer", org)
-    if attendee:
-        vevent.add("attendee", vCalAddress(f"mailto:{attendee}"))
-    cal.add_component(vevent)
-    cal.add_missing_timezones(first_date=event.start.date() - timedelta(days=366),
-                              last_date=event.end.date() + timedelta(days=366))
-    return bytes(cal.to_ical())

@@ -19,7 +19,7 @@ from sp_sync.render.mail import (
     render_reminder,
     render_weekly,
 )
-from sp_sync.render.notices import cancel_ics, render_notice
+from sp_sync.render.notices import render_notice
 
 
 class TemplateRenderer:
@@ -57,4 +57,4 @@ class TemplateRenderer:
 
     def cancellation(self, event: CalendarEvent, organizer: str, attendee: str | None,
                      tz: str, stamp: datetime | None = None) -> bytes:
-        return cancel_ics(event, organizer, attendee, tz, stamp)
+        return to_ics(event, organizer, attendee, tz, stamp, cancel=True)

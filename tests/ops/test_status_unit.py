@@ -108,3 +108,23 @@ def test_tables_never_cut_a_name_when_piped(monkeypatch: pytest.MonkeyPatch) -> 
     text = out.getvalue()
     assert long_job in text and long_time in text  # whole, on one line
     assert "…" not in text
+
+
+def test_status_counts_open_findings_by_severity_from_the_mirrored_befunde_list() -> None:
+    from sp_sync.app.status import open_findings
+    from sp_sync.config.mapping import load_mapping
+    from sp_sync.domain.model import MirrorItem
+
+    from .conftest import REPO
+
+    mapping = load_mapping(REPO / "config" / "lists.toml")
+    cols = {c.key: c.field_name for c in mapping.get("findings").columns}
+    store = MemoryStore()
+    rows = [("Offen", "Fehler"), ("Offen", "Fehler"), ("Offen", "Warnung"),
+            ("Behoben", "Fehler"), ("Akzeptiert", "Hinweis")]
+    with store.list_sync("findings") as tx:
+        tx.upsert([MirrorItem("findings", str(i), None,
+                              {cols["status"]: st, cols["severity"]: sev}, "h")
+                   for i, (st, sev) in enumerate(rows, 1)])
+        tx.set_cursor("c")
+    assert open_findings(store, mapping) == {"Fehler": 2, "Warnung": 1}
