@@ -73,6 +73,7 @@ from sp_sync.domain.rules import (
 from sp_sync.engine.context import RunContext
 from sp_sync.engine.notices import Notice, send_notices
 from sp_sync.engine.pipeline import Producer, write
+from sp_sync.engine.pull import pull_lists
 from sp_sync.engine.records import StoreResolver
 from sp_sync.errors import ConfigError
 from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
@@ -559,6 +560,11 @@ class ValidateKind(JobKind[ValidateParams]):
                                         for e in errors))
         prod, holder = producer(ctx, params, rules)
         results = write(ctx, [prod])
+        if not ctx.dry_run and any(r.writes for r in results):
+            # Read Befunde back (one delta request, only after writes): the digests and
+            # `status` read findings from the mirror, and should show this run's at once.
+            ctx.pulls.update(pull_lists(ctx.source, ctx.store, ctx.mapping, [params.target],
+                                        ctx.ref, ctx.now))
         e: Evaluation | None = holder.get("ev")
         ok = all(r.refused is None for r in results) and not ctx.report.problems
         if e is not None and params.notify_owner_on and all(r.refused is None
