@@ -6,9 +6,11 @@
   the caller re-plan against it (nothing to do if the person's value already equals
   the desired one), retry once; a second conflict is recorded, never forced.
 * AMBIGUOUS create (the server may have created it) → look the row up by SyncKey
-  first; only if it is not there, create it once more. AMBIGUOUS update/delete →
-  re-read and re-plan (an applied write has moved the eTag, so a blind repeat would
-  just conflict).
+  first; only if it is not there, create it once more. If SharePoint refuses the lookup
+  (list view threshold: the SyncKey column is not indexed), the create stays unknown and is
+  not retried — the next run plans from a fresh pull, so the row is never doubled.
+  AMBIGUOUS update/delete → re-read and re-plan (an applied write has moved the eTag, so
+  a blind repeat would just conflict).
 * FAILED / THROTTLED → recorded for the run report.
 """
 
@@ -27,6 +29,7 @@ from sp_sync.domain.model import (
     WriteOutcome,
 )
 from sp_sync.domain.plan import Plan
+from sp_sync.errors import ThresholdExceeded
 from sp_sync.ports import ListRef, ListSource, ListWriter
 
 log = logging.getLogger(__name__)
@@ -106,10 +109,25 @@ class _Apply:
         action = out.action
         if action.kind is ActionKind.CREATE:
             key_col = self.spec.sync_key_column
-            found = (
-                self.source.find_by_key(self.ref, key_col, action.sync_key, self.spec.select)
-                if key_col else None
-            )
+            try:
+                found = (
+                    self.source.find_by_key(self.ref, key_col, action.sync_key,
+                                            self.spec.select)
+                    if key_col else None
+                )
+            except ThresholdExceeded as exc:
+                # The SyncKey column is not indexed, so SharePoint refuses the lookup. Never
+                # guess: the create is left unknown (not retried, so never doubled); the
+                # next run pulls the list first and its plan sees whether the row exists.
+                log.warning("could not look up %s after an unclear create (%s); the next run "
+                            "decides from the list itself", action.sync_key, exc)
+                self.result.failed.append(WriteOutcome(
+                    action, OutcomeStatus.AMBIGUOUS,
+                    error=f"{exc} — the create's outcome is unknown; the next run checks the "
+                          f"list and does not create it twice. Index the column "
+                          f"{key_col!r} of {self.ref.title!r} to settle this within the run",
+                ))
+                return
             if found is not None:
                 self.result.written += 1  # the server did create it: no duplicate
                 self.result.created.append(found)

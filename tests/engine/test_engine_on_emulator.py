@@ -199,3 +199,27 @@ def test_initial_load_writes_what_its_ru_budget_allows_and_the_next_run_complete
         f"copy:public-projects:P-{i}" for i in range(4)
     ]
     assert run().writes == 0
+
+
+def test_f9_an_unclear_create_in_a_list_whose_key_is_not_indexed_is_never_doubled(
+    site: Site,
+) -> None:
+    """F9: a 5xx after the create leaves it unclear; looking it up by SyncKey would need a
+    filter on a column SharePoint has not indexed, which the list view threshold refuses.
+    The run never guesses: nothing is re-created, the run names the column to index, and
+    the next run — planning from a fresh pull — finds the row and writes nothing twice."""
+    key_col = site.mapping.get("public_projects").sync_key_column
+    assert key_col is not None
+    site.emu._list(T).columns[key_col].definition["indexed"] = False  # an admin's list
+    site.emu.faults.add(FaultRule(kind="after_write", method="POST", path=r"/items$",
+                                  status=502, times=1))
+    first = site.sync()
+    assert first.applied is not None and len(first.applied.failed) == 1
+    [unclear] = first.applied.failed
+    assert "Index the column" in (unclear.error or "") and key_col in (unclear.error or "")
+    lookups = [r for r in site.emu.requests() if "$filter" in str(r.get("query"))]
+    assert lookups and all(r["status"] >= 400 for r in lookups)  # refused, not guessed
+    site.sync()
+    keys = [r["SyncKey"] for r in site.rows(T)]
+    assert sorted(keys) == [f"copy:public-projects:P-{i}" for i in range(4)]  # once each
+    assert site.sync().plan.actions == []
