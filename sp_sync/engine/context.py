@@ -84,6 +84,10 @@ class RunReport:
         for name, amount in counts.items():
             self.figures[name] = self.figures.get(name, 0) + amount
 
+    def plan_mail(self, period: str, recipient: str, subject: str, late: bool = False) -> None:
+        """One mail a dry run would send, in the one plan-line form every mail kind uses."""
+        self.plan.append(f"mail {period} → {recipient}: {subject}{' (late)' if late else ''}")
+
 
 @dataclass
 class RunContext:

@@ -144,7 +144,7 @@ def send_notices(ctx: RunContext, notices: list[Notice], now: datetime) -> dict[
             if entry is not None and entry.status == "sent":
                 continue
             subject = renderer_of(ctx).notice(n.text, str(ctx.tz), "de").subject
-            ctx.report.plan.append(f"mail {n.period} → {n.recipient}: {subject}")
+            ctx.report.plan_mail(n.period, n.recipient, subject)
             ctx.report.add(planned_mails=1)
             out[n.period] = "planned"
         return out

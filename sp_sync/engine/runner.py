@@ -64,7 +64,6 @@ def run_job(
     allow_mass_delete: bool = False,
 ) -> RunOutcome:
     """Run one job now in a context of its own and record it in the run history."""
-    history = services.store
     started = services.clock.now()
     store = services.store
     if dry_run:
@@ -73,7 +72,7 @@ def run_job(
         store = services.scratch_store(services.store)
     ctx = RunContext(job=job.name, services=services, now=started, store=store,
                      meter=RunMeter(), dry_run=dry_run, allow_mass_delete=allow_mass_delete)
-    run_id = history.start_run(job.name, started)
+    run_id = services.store.start_run(job.name, started)  # a dry run is recorded too
     message: str | None = None
     status = "ok"
     try:

@@ -58,10 +58,8 @@ def _send(ctx: RunContext, kind: str, params: KindParams) -> None:
     planned = figures.pop("planned_mails", None)
     if isinstance(planned, list):
         for m in planned:
-            ctx.report.plan.append(
-                f"mail {m.get('period', '')} → {m.get('recipient', '')}: "
-                f"{m.get('subject', '')}{' (late)' if m.get('late') else ''}"
-            )
+            ctx.report.plan_mail(str(m.get("period", "")), str(m.get("recipient", "")),
+                                 str(m.get("subject", "")), bool(m.get("late")))
     ctx.report.figures.update(figures)
     if figures.get("failed"):
         ctx.report.problems.append(f"{figures['failed']} mail(s) could not be sent")

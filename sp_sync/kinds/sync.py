@@ -136,6 +136,9 @@ class SyncKind(JobKind[SyncParams]):
         if tgt.role != "target":
             bad("params.target", f"list {tgt.key!r} has role {tgt.role!r}",
                 'sync only writes lists with role = "target" in the mapping')
+        elif not tgt.sync_key_column:  # found here rather than by the first run
+            bad("params.target", f"list {tgt.key!r} has no sync_key",
+                f'add sync_key = "SyncKey" to [lists.{tgt.key}] and run sp-sync provision')
         src_cols = {c.key for c in src.columns}
         tgt_cols = {c.key for c in tgt.columns}
         compile_condition(params.filter, env.mapping, src.key, "params.filter", bad)
