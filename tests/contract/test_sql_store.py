@@ -179,6 +179,40 @@ def test_postgres_schema_from_the_url(pg_schema: str) -> None:
     assert status == "sent"
 
 
+@pytest.mark.postgres
+def test_replicas_opening_a_fresh_schema_together_all_start(pg_schema: str) -> None:
+    """Several processes starting at once on a schema nobody created yet: each creates and
+    migrates it under one lock (CREATE SCHEMA IF NOT EXISTS alone races on pg_namespace)."""
+    import threading
+
+    assert POSTGRES_URL, NO_POSTGRES
+    failed: list[BaseException] = []
+    names = [f"{pg_schema}_{n}" for n in range(4)]  # a few rounds: the race is a race
+    try:
+        for name in names:
+            start = threading.Barrier(8)
+
+            def open_one(name: str = name, start: threading.Barrier = start) -> None:
+                start.wait()
+                try:
+                    SqlStore(f"{POSTGRES_URL}?schema={name}").close()
+                except BaseException as exc:  # collected and asserted below
+                    failed.append(exc)
+
+            threads = [threading.Thread(target=open_one) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
+    assert failed == []
+
+
 def _assert_migrations_match_tables(store: SqlStore) -> None:
     from alembic import command
 

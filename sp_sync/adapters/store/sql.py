@@ -248,6 +248,9 @@ class SqlStore:
         )
         if schema and not read_only:
             with self._errors_hint(hint, "creating the schema"), self._engine.begin() as conn:
+                # CREATE SCHEMA IF NOT EXISTS is not safe against itself: replicas starting
+                # together would fail on pg_namespace's unique key. The migrations' lock.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(5957)"))
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         return hint
 
