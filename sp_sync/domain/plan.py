@@ -125,8 +125,16 @@ def _name(col: Column) -> str:
     return col if isinstance(col, str) else col.field_name
 
 
-def _id_order(item: MirrorItem) -> tuple[int, int, str]:
-    return (0, int(item.id), "") if item.id.isdigit() else (1, 0, item.id)
+def _id_order(item: MirrorItem) -> tuple[int, int, int, str]:
+    return _numeric_first(item.id)
+
+
+def _numeric_first(item_id: str) -> tuple[int, int, int, str]:
+    # Numeric ids by number; ties ("7" and "07") as the store orders ids (shorter
+    # first), so the order is total and both planners (plan, plan_merged) agree.
+    if item_id.isdigit():
+        return (0, int(item_id), len(item_id), item_id)
+    return (1, 0, len(item_id), item_id)
 
 
 Compiled = list[tuple[str, Canon]]
@@ -390,9 +398,8 @@ def plan_indexed(
     return result, {k: r for k, r in wanted.items() if r is not None}
 
 
-def _entry_order(entry: IndexEntry) -> tuple[int, int, str]:
-    item_id = entry[1]
-    return (0, int(item_id), "") if item_id.isdigit() else (1, 0, item_id)
+def _entry_order(entry: IndexEntry) -> tuple[int, int, int, str]:
+    return _numeric_first(entry[1])
 
 
 class Unsorted(ValueError):

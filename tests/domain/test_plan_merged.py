@@ -37,8 +37,12 @@ def in_key_order(rows: list[DesiredRow]) -> list[SortedRow]:
     return sorted((text(r.sync_key), n, r) for n, r in enumerate(rows))
 
 
-def by_id(item: MirrorItem) -> tuple[int, int, str]:
-    return (0, int(item.id), "") if item.id.isdigit() else (1, 0, item.id)
+def by_id(item: MirrorItem) -> tuple[int, int, int, str]:
+    """Numeric ids first, by number, ties ("7", "07") shorter first: the order the
+    planners use (a store gives SharePoint's ids, which have no leading zeros, in it)."""
+    if item.id.isdigit():
+        return (0, int(item.id), len(item.id), item.id)
+    return (1, 0, len(item.id), item.id)
 
 
 def index_by_key(items: list[MirrorItem]) -> list[IndexEntry]:
