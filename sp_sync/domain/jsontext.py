@@ -11,7 +11,7 @@ cyclic.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 try:
@@ -48,3 +48,54 @@ def encoder(
 
 # json.dumps(value) with its defaults: what SQLAlchemy's JSON type stores.
 dumps = encoder()
+
+
+class JsonObject(Mapping[str, Any]):
+    """A JSON object held as its text (:data:`dumps`), decoded on first use.
+
+    A first sync of a large list hands every item's fields from the pull (which encodes
+    them once, outside the store's transaction, while the next page is on the wire)
+    through its spool to the SQL store, which writes :attr:`text` as it is: the fields are
+    neither kept as dicts in the spool nor encoded a second time inside the transaction.
+    Everything else reads it as the read-only mapping it is.
+    """
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: str, value: dict[str, Any] | None = None) -> None:
+        self.text = text  # exactly dumps(value): what the SQL store writes
+        self._value = value
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> JsonObject:
+        plain = dict(value)
+        return cls(dumps(plain), plain)
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            value = json.loads(self.text)
+            if not isinstance(value, dict):
+                raise TypeError(f"not a JSON object: {self.text[:60]!r}")
+            self._value = value
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._decoded().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._decoded()
+
+    def __repr__(self) -> str:
+        return f"JsonObject({self.text!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (JsonObject, (self.text,))

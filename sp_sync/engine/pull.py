@@ -2,12 +2,14 @@
 
 Invariants kept here (docs/reliability.md lists the faults each one answers):
 
-* short transactions: the feed is read first, its pages held in a spool (in memory up
-  to ``SPOOL_ITEMS`` items, beyond that in a temporary file, so memory stays flat); only
-  when the last page arrived are all pages applied in ONE ``store.list_sync``
-  transaction with the cursor (the last page's deltaLink) — no store transaction is
-  open across a network call or a throttle wait, and a failure anywhere leaves items,
-  history and cursor as they were;
+* short transactions: the feed is read first. Each page is prepared as it arrives (the
+  fields' JSON text, the content hash, who changed the item and when: everything that
+  needs neither the mirror nor a transaction — while the adapter fetches the next page)
+  and held in a spool (in memory up to ``SPOOL_ITEMS`` items, beyond that in a temporary
+  file, so memory stays flat); only when the last page arrived are all pages compared
+  with the mirror and applied in ONE ``store.list_sync`` transaction with the cursor (the
+  last page's deltaLink) — no store transaction is open across a network call or a
+  throttle wait, and a failure anywhere leaves items, history and cursor as they were;
 * the mass-delete guard: a full enumeration (first pull after a ``410``, ``full=True``)
   that would tombstone more than ``mass_delete_share`` of the list's live items *because
   they are missing from it* (lists of at least ``MASS_DELETE_FLOOR`` items) raises
@@ -43,8 +45,9 @@ Invariants kept here (docs/reliability.md lists the faults each one answers):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import pickle
+import marshal
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +56,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from sp_sync import crashpoints
+from sp_sync.domain import jsontext
+from sp_sync.domain.jsontext import JsonObject
 from sp_sync.domain.model import (
     ColumnType,
     FieldChange,
@@ -63,7 +68,7 @@ from sp_sync.domain.model import (
 )
 from sp_sync.domain.normalize import canonicalizer, content_hasher, parse_datetime, parse_id
 from sp_sync.errors import CursorExpired, MassDeleteRefused
-from sp_sync.ports import DeltaPage, ListRef, ListSource, ListSyncTransaction, StateStore
+from sp_sync.ports import ListRef, ListSource, ListSyncTransaction, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +104,7 @@ class _Known:
     live: bool
     hash: str = ""
     etag: str | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 def select_fingerprint(select: Sequence[str]) -> str:
@@ -139,6 +144,13 @@ def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
     """The fields requested for ``spec`` without the columns keyed in ``skip``."""
     dropped = {c.field_name for c in spec.columns if c.key in skip}
     return tuple(f for f in spec.select if f not in dropped)
+
+
+# One item of a feed as the pull spools it, prepared while the next page is on the wire:
+# (id, eTag, fields as JSON text, content hash — "" when skipped columns must first be
+# carried over from the mirror —, web URL, modified as ISO text, modified by, deleted).
+# Plain values only: a spilled spool is written with marshal (our own file, read once).
+_Entry = tuple[str, str | None, str, str, str | None, str | None, str | None, bool]
 
 
 class _Pull:
@@ -182,7 +194,7 @@ class _Pull:
         m = self.prefetched.get(item_id)
         if m is None:
             return None
-        return _Known(not m.deleted, m.content_hash, m.etag, dict(m.fields))
+        return _Known(not m.deleted, m.content_hash, m.etag, m.fields)
 
     def editor(self, raw: RawItem) -> str | None:
         if raw.modified_by:
@@ -209,7 +221,24 @@ class _Pull:
         except ValueError:
             return None
 
-    # ---------------------------------------------------------------- items
+    # ---------------------------------------------------------------- outside the transaction
+
+    def prepare(self, raw: RawItem) -> _Entry:
+        """Everything about one item that needs neither the transaction nor the mirror:
+        its fields' text and content hash, when and by whom it was changed. Runs while
+        the next page is on the wire, so the transaction afterwards is short."""
+        if raw.deleted:
+            return (raw.id, None, "", "", None, None, None, True)
+        fields = raw.fields if type(raw.fields) is dict else dict(raw.fields)
+        if self.kept:  # carried over from the mirror in the transaction, then hashed
+            fields, digest = {k: v for k, v in fields.items() if k not in self.kept}, ""
+        else:
+            digest = self.hash(fields)
+        at = self.modified(raw)
+        return (raw.id, raw.etag, jsontext.dumps(fields), digest, raw.web_url,
+                at.isoformat() if at is not None else None, self.editor(raw), False)
+
+    # ---------------------------------------------------------------- in the transaction
 
     def flush(self, tx: ListSyncTransaction) -> None:
         if self.upserts:
@@ -217,24 +246,24 @@ class _Pull:
             self.upserts.clear()
 
     def page(
-        self, tx: ListSyncTransaction, items: Sequence[RawItem], poisoned: Sequence[str] = ()
+        self, tx: ListSyncTransaction, entries: Sequence[_Entry], poisoned: Sequence[str] = ()
     ) -> None:
         self.result.pages += 1
         self.result.poisoned += len(poisoned)
         if poisoned and self.enumerate:  # present, only unreadable: not gone
             tx.mark_seen(list(poisoned))
-        self.result.items_seen += len(items)
+        self.result.items_seen += len(entries)
         if not self.empty:
-            self.prefetched = self.store.get_many(self.spec.key, [r.id for r in items])
-        for raw in items:
-            if raw.deleted:
+            self.prefetched = self.store.get_many(self.spec.key, [e[0] for e in entries])
+        for entry in entries:
+            if entry[7]:
                 self.flush(tx)
-                self.tombstone(tx, raw.id)
+                self.tombstone(tx, entry[0])
             else:
-                self.upsert(tx, raw)
+                self.upsert(tx, entry)
         self.flush(tx)
         if self.enumerate:
-            tx.mark_seen([r.id for r in items if not r.deleted])
+            tx.mark_seen([e[0] for e in entries if not e[7]])
 
     def tombstone(self, tx: ListSyncTransaction, item_id: str) -> None:
         prev = self.known(item_id)
@@ -252,25 +281,27 @@ class _Pull:
                               kind="deleted")]
             tx.record_changes(gone)
 
-    def fields(self, raw: RawItem, prev: _Known | None) -> dict[str, Any]:
-        """The item's fields, with the skipped columns' values carried over from the mirror."""
-        if not self.kept:
-            return dict(raw.fields)
-        out = {k: v for k, v in raw.fields.items() if k not in self.kept}
+    def fields(self, entry: _Entry, prev: _Known | None) -> tuple[JsonObject, str]:
+        """The item's fields and content hash; skipped columns' values carried over from
+        the mirror (so the hash was left for now)."""
+        text, digest = entry[2], entry[3]
+        if digest:
+            return JsonObject(text), digest
+        fields: dict[str, Any] = json.loads(text)
         if prev is not None:
-            out.update({k: prev.fields[k] for k in self.kept if k in prev.fields})
-        return out
+            fields.update({k: prev.fields[k] for k in self.kept if k in prev.fields})
+        return JsonObject.of(fields), self.hash(fields)
 
-    def upsert(self, tx: ListSyncTransaction, raw: RawItem) -> None:
-        prev = self.known(raw.id)
-        fields = self.fields(raw, prev)
-        digest = self.hash(fields)
-        if prev is not None and prev.live and prev.hash == digest and prev.etag == raw.etag:
+    def upsert(self, tx: ListSyncTransaction, entry: _Entry) -> None:
+        item_id, etag, _, _, web_url, at_text, by, _ = entry
+        prev = self.known(item_id)
+        fields, digest = self.fields(entry, prev)
+        if prev is not None and prev.live and prev.hash == digest and prev.etag == etag:
             return
-        by, at = self.editor(raw), self.modified(raw)
-        self.upserts[raw.id] = MirrorItem(
-            list_key=self.spec.key, id=raw.id, etag=raw.etag, fields=fields,
-            content_hash=digest, web_url=raw.web_url, modified=at, modified_by=by,
+        at = datetime.fromisoformat(at_text) if at_text is not None else None
+        self.upserts[item_id] = MirrorItem(
+            list_key=self.spec.key, id=item_id, etag=etag, fields=fields,
+            content_hash=digest, web_url=web_url, modified=at, modified_by=by,
         )
         if prev is not None and prev.live and prev.hash == digest:
             return  # same content, new eTag only (e.g. our own write echoed back)
@@ -278,15 +309,15 @@ class _Pull:
         setattr(self.result, kind, getattr(self.result, kind) + 1)
         if self.history:
             old = prev.fields if prev is not None and prev.live else {}
-            tx.record_changes(self.diff(raw.id, fields, old, kind, by, at or self.now))
-            self.changed[raw.id] = _Known(True, digest, raw.etag, self.mapped(fields))
+            tx.record_changes(self.diff(item_id, fields, old, kind, by, at or self.now))
+            self.changed[item_id] = _Known(True, digest, etag, self.mapped(fields))
 
-    def mapped(self, fields: Any) -> dict[str, Any]:
+    def mapped(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         names = self.names
         return {k: v for k, v in fields.items() if k in names}
 
     def diff(
-        self, item_id: str, new: Mapping[str, Any], old: dict[str, Any], kind: str,
+        self, item_id: str, new: Mapping[str, Any], old: Mapping[str, Any], kind: str,
         by: str | None, at: datetime,
     ) -> list[FieldChange]:
         out = []
@@ -330,12 +361,13 @@ class _Pull:
         tx.set_cursor(cursor)
 
 
-_SpooledPage = tuple[list[RawItem], list[str]]  # a page's items and its poisoned ids
+_SpooledPage = tuple[list[_Entry], list[str]]  # a page's prepared items and poisoned ids
 
 
 class _Spool:
-    """A feed's pages until the feed is complete: in memory up to ``SPOOL_ITEMS`` items,
-    then pickled into an anonymous temporary file (our own data, read back once)."""
+    """A feed's prepared pages until the feed is complete: in memory up to
+    ``SPOOL_ITEMS`` items, then marshalled into an anonymous temporary file (plain
+    values of our own, read back once)."""
 
     def __init__(self) -> None:
         self._pages: list[_SpooledPage] = []
@@ -343,29 +375,37 @@ class _Spool:
         self._file: Any = None
         self.count = 0
 
-    def add(self, page: DeltaPage) -> None:
+    def add(self, entries: list[_Entry], poisoned: list[str]) -> None:
         self.count += 1
-        entry: _SpooledPage = (list(page.items), list(page.poisoned))
+        page: _SpooledPage = (entries, poisoned)
         if self._file is None:
-            self._pages.append(entry)
-            self._items += len(page.items)
+            self._pages.append(page)
+            self._items += len(entries)
             if self._items <= SPOOL_ITEMS:
                 return
             self._file = tempfile.TemporaryFile(prefix="sp-sync-pull-")  # noqa: SIM115
             pages, self._pages = self._pages, []
             for spooled in pages:
-                pickle.dump(spooled, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._write(spooled)
             return
-        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._write(page)
+
+    def _write(self, page: _SpooledPage) -> None:
+        # One block per page, length first: marshal.load on a file reads object by object
+        # (several small reads per item), marshal.loads on the block does not.
+        block = marshal.dumps(page)
+        self._file.write(len(block).to_bytes(8, "little"))
+        self._file.write(block)
 
     def __iter__(self) -> Iterator[_SpooledPage]:
         if self._file is None:
             yield from self._pages
             return
         self._file.seek(0)
+        read = self._file.read
         for _ in range(self.count):
-            page: _SpooledPage = pickle.load(self._file)  # our own file
-            yield page
+            page: _SpooledPage = marshal.loads(read(int.from_bytes(read(8), "little")))
+            yield page  # our own file
 
     def close(self) -> None:
         if self._file is not None:
@@ -383,14 +423,16 @@ def _pull_once(
     spool = _Spool()
     try:
         delta_link: str | None = None
-        for page in source.delta(ref, select, cursor):  # network only: no transaction open
-            spool.add(page)
+        # Network and preparation only: no transaction open (the adapter already fetches
+        # the next page while this one is prepared).
+        for page in source.delta(ref, select, cursor):
+            spool.add([run.prepare(raw) for raw in page.items], list(page.poisoned))
             crashpoints.reached("page")
             delta_link = page.delta_link
         with store.list_sync(spec.key) as tx:  # local work only: short
             run.begin()
-            for items, poisoned in spool:
-                run.page(tx, items, poisoned)
+            for entries, poisoned in spool:
+                run.page(tx, entries, poisoned)
             run.finish(tx, encode_cursor(select, skip, delta_link), guard)
     finally:
         spool.close()
@@ -480,7 +522,7 @@ def remember_created(
     run.history = False  # their creation is no change made by a person
     with store.list_sync(spec.key) as tx:
         for raw in created:
-            run.upsert(tx, raw)
+            run.upsert(tx, run.prepare(raw))
         run.flush(tx)
 
 

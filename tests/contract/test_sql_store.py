@@ -296,9 +296,11 @@ def _head() -> str:
 
 def test_sqlite_upsert_stores_the_same_text_as_the_sqlalchemy_statement(tmp_path: Path) -> None:
     """The fast row path (fields JSON, datetimes as text) against SQLAlchemy's own insert."""
+    from dataclasses import replace
     from datetime import timedelta, timezone
 
     from sp_sync.adapters.store.tables import items as items_table
+    from sp_sync.domain.jsontext import JsonObject
 
     zones = [UTC, timezone(timedelta(hours=2)), None]
     rows = [
@@ -315,9 +317,12 @@ def test_sqlite_upsert_stores_the_same_text_as_the_sqlalchemy_statement(tmp_path
         )
         for i in range(60)
     ]
+    # Every other row's fields as the pull hands them over: JSON text, written as it is.
+    handed = [replace(r, fields=JsonObject.of(r.fields)) if i % 2 else r
+              for i, r in enumerate(rows)]
     fast_db, ref_db = tmp_path / "fast.db", tmp_path / "ref.db"
     with SqlStore(f"sqlite:///{fast_db}") as fast, fast.list_sync("l") as tx:
-        tx.upsert(rows)
+        tx.upsert(handed)
     with SqlStore(f"sqlite:///{ref_db}") as ref, ref.engine.begin() as conn:
         conn.execute(items_table.insert(), [
             {"list_key": r.list_key, "item_id": r.id, "etag": r.etag, "fields": dict(r.fields),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sp_sync.adapters.store.scratch import ScratchStore
+from sp_sync.domain.jsontext import JsonObject
 from sp_sync.domain.model import FieldChange, MirrorItem
 from sp_sync.errors import StoreError
 from sp_sync.ports import StateStore
@@ -65,6 +67,22 @@ def test_upsert_then_get_returns_the_same_item(store: StateStore) -> None:
     assert store.get("projects", "7") == stored
     assert store.get("projects", "8") is None
     assert store.get("other", "7") is None
+
+
+def test_fields_handed_over_as_json_text_read_back_as_the_same_mapping(
+    store: StateStore,
+) -> None:
+    """The pull hands a first sync's fields over as JSON text (JsonObject); every store
+    keeps them as if they had been a dict — in big and small batches."""
+    many = [item("projects", str(i), fields=JsonObject.of({**RICH_FIELDS, "ID": i}))
+            for i in range(1, 301)]  # PostgreSQL writes 200 rows and more through COPY
+    sync(store, "projects", *many)
+    sync(store, "small", item("small", "1", fields=JsonObject.of(RICH_FIELDS)))
+
+    assert store.get("projects", "250") == item("projects", "250",
+                                                fields={**RICH_FIELDS, "ID": 250})
+    assert dict(store.get_many("small", ["1"])["1"].fields) == RICH_FIELDS
+    assert json.loads(JsonObject.of(RICH_FIELDS).text) == RICH_FIELDS
 
 
 def test_items_are_ordered_numerically_and_counted(store: StateStore) -> None:

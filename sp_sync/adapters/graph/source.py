@@ -6,17 +6,20 @@ drops the deltaLink and sends no If-Match.
 
 Ids of sites and lists: see ``sites.py`` (looked up once, kept across processes).
 
-Delta paging: the next page is fetched in a background thread while the caller processes
-the current one (at most one page ahead; its link is known as soon as a page arrives).
+Delta paging: the rest of a feed is fetched by a background thread while the caller
+processes the pages (each next request leaves as soon as the page before is decoded; at
+most one decoded page waits besides the one on the wire).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import queue
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sp_sync.adapters.graph.admin import ensure_list
@@ -45,8 +48,49 @@ log = logging.getLogger(__name__)
 DELTA_PAGE_SIZE = 1000
 _LIST_IN_URL = re.compile(r"/lists/([^/?#]+)/")
 
-# items, nextLink, deltaLink, ids of poisoned items (skipped, see wire.raw_items)
-_Page = tuple[list[RawItem], str | None, str | None, list[str]]
+# a delta page's decoded body, its nextLink and its deltaLink (exactly one is set)
+_Body = tuple[Mapping[str, Any], str | None, str | None]
+PREFETCH_PAGES = 1  # decoded pages waiting for the caller, besides the one on the wire
+
+
+class _Prefetch:
+    """The rest of a delta feed, fetched by one background thread as fast as the wire
+    allows: each page's nextLink is read as soon as its body is decoded, so the next
+    request leaves before the caller has looked at the page. At most ``PREFETCH_PAGES``
+    decoded pages wait for the caller (memory stays flat); requests stay one at a time,
+    in the run's context (its meter counts them, its budget holds)."""
+
+    def __init__(self, lists: GraphLists, ref: ListRef, url: str) -> None:
+        self._pages: queue.Queue[_Body | BaseException] = queue.Queue(PREFETCH_PAGES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run, lists, ref, url),
+            name="delta-prefetch", daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, lists: GraphLists, ref: ListRef, url: str | None) -> None:
+        try:
+            while url and not self._stop.is_set():
+                page = lists._fetch(ref, url)
+                self._pages.put(page)
+                url = page[1]
+        except BaseException as exc:  # handed to the caller, raised there
+            self._pages.put(exc)
+
+    def next(self) -> _Body:
+        page = self._pages.get()
+        if isinstance(page, BaseException):
+            raise page
+        return page
+
+    def close(self) -> None:
+        """Stop after the request in flight (it finishes, and is counted, first)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # unblock a put waiting for room
+                self._pages.get(timeout=0.05)
+        self._thread.join()
 
 
 
@@ -59,21 +103,27 @@ class GraphLists(GraphSites):
         params = {"$expand": expand_fields(select), "$top": str(DELTA_PAGE_SIZE)}
         return self.conn.url(f"{self.items_path(ref)}/delta?{query(params)}")
 
-    def _page(self, ref: ListRef, url: str) -> _Page:
+    def _fetch(self, ref: ListRef, url: str) -> _Body:
+        """One delta page from the wire, JSON-decoded, with its links (items not read yet)."""
         body = self._get(url)
         if not isinstance(body, Mapping):
             raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
-        items, bad = raw_items(body.get("value"), self.conn.config.max_item_depth,
-                               self.conn.config.max_value_chars)
         next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
         if not next_link and not delta_link:
             raise GraphError(f"delta page of {ref.title!r} has neither nextLink nor deltaLink")
-        return items, next_link, delta_link, self._report(ref, bad)
+        return body, next_link, delta_link
 
-    def _first_page(self, ref: ListRef, select: Sequence[str], cursor: str | None) -> _Page:
+    def _decoded(self, ref: ListRef, page: _Body) -> DeltaPage:
+        body, next_link, delta_link = page
+        items, bad = raw_items(body.get("value"), self.conn.config.max_item_depth,
+                               self.conn.config.max_value_chars)
+        return DeltaPage(items=items, next_link=next_link, delta_link=delta_link,
+                         poisoned=self._report(ref, bad))
+
+    def _first_page(self, ref: ListRef, select: Sequence[str], cursor: str | None) -> _Body:
         url = cursor or self._delta_url(ref, select)  # a stored deltaLink is followed verbatim
         try:
-            return self._page(ref, url)
+            return self._fetch(ref, url)
         except NotFound:
             m = _LIST_IN_URL.search(url)
             fresh = self._relocated(ref, m.group(1) if m else None)
@@ -84,33 +134,25 @@ class GraphLists(GraphSites):
                 f"list {ref.title!r} was re-created (new id {fresh}): enumerating it again",
                 410, "listRecreated",
             )
-        return self._page(ref, self._delta_url(ref, select))
+        return self._fetch(ref, self._delta_url(ref, select))
 
     def delta(
         self, ref: ListRef, select: Sequence[str], cursor: str | None
     ) -> Iterator[DeltaPage]:
-        page = self._first_page(ref, select, cursor)
-        if not page[1]:  # one page (a quiet run): no thread
-            yield DeltaPage(items=page[0], delta_link=page[2], poisoned=page[3])
+        first = self._first_page(ref, select, cursor)
+        if not first[1]:  # one page (a quiet run): no thread
+            yield self._decoded(ref, first)
             return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-prefetch")
-        ahead: Future[_Page] | None = None
+        feed = _Prefetch(self, ref, first[1])
         try:
+            yield self._decoded(ref, first)
             while True:
-                items, next_link, delta_link, poisoned = page
-                if not next_link:
-                    yield DeltaPage(items=items, delta_link=delta_link, poisoned=poisoned)
+                page = feed.next()
+                yield self._decoded(ref, page)
+                if not page[1]:
                     return
-                # Fetch (and decode) the next page while the caller stores this one; in
-                # this run's context, so its meter counts the request and its budget holds.
-                ahead = pool.submit(contextvars.copy_context().run, self._page, ref, next_link)
-                yield DeltaPage(items=items, next_link=next_link, poisoned=poisoned)
-                page = ahead.result()
-                ahead = None
         finally:
-            # Abandoned mid-feed: the request in flight finishes (and is counted in this
-            # run's stats) before the generator is done.
-            pool.shutdown(wait=True, cancel_futures=True)
+            feed.close()
 
     def _report(self, ref: ListRef, bad: Sequence[Poisoned]) -> list[str]:
         """Log each poisoned item (what the admin must fix) and count it; their ids."""

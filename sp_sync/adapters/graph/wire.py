@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,10 +40,8 @@ def raw_item(v: Mapping[str, Any]) -> RawItem:
     fields = v.get("fields") or {}
     clean = dict(fields)
     clean.pop("@odata.etag", None)
-    for k in clean:  # other annotations are rare: look before building a filtered copy
-        if k[:1] == "@":
-            clean = {k: val for k, val in clean.items() if not k.startswith("@odata")}
-            break
+    if clean and min(clean)[:1] <= "@":  # see _without_annotations
+        clean = _without_annotations(clean)
     etag = v.get("eTag") or fields.get("@odata.etag")
     return RawItem(
         id=str(v.get("id") or fields.get("id") or fields.get("ID") or ""),
@@ -57,6 +55,18 @@ def raw_item(v: Mapping[str, Any]) -> RawItem:
     )
 
 
+def _without_annotations(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without ``@odata…`` annotations (other than the eTag, they are rare).
+
+    The caller only comes here when the smallest key sorts at or before ``@``: letters and
+    ``_`` (how internal names begin) sort after it, so a first look at ``min(keys)`` (in C)
+    rules annotations out for almost every item without a loop over the keys.
+    """
+    if not any(k.startswith("@odata") for k in fields):
+        return fields
+    return {k: val for k, val in fields.items() if not k.startswith("@odata")}
+
+
 @dataclass(frozen=True)
 class Poisoned:
     """An item of a page that breaks the bounds: skipped and reported, never applied."""
@@ -65,23 +75,45 @@ class Poisoned:
     reason: str
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def _bounds_problem(value: Any, max_depth: int, max_chars: int) -> str | None:
-    """Why ``value`` breaks the bounds, or ``None``. Iterative: no recursion to blow."""
+    """Why ``value`` breaks the bounds, or ``None``. Iterative: no recursion to blow.
+
+    Runs once per item of every page, so it looks at each container once and checks its
+    texts (keys and values) in the same loop; scalars cost one type test.
+    """
+    too_long = "a text value of {:,} characters (limit {:,})"
+    if isinstance(value, str):
+        return too_long.format(len(value), max_chars) if len(value) > max_chars else None
     stack: list[tuple[Any, int]] = [(value, 1)]
+    push = stack.append
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, str):
-            if len(node) > max_chars:
-                return f"a text value of {len(node):,} characters (limit {max_chars:,})"
-        elif isinstance(node, Mapping):
-            if depth > max_depth:
-                return f"nested deeper than {max_depth} levels"
-            stack.extend((v, depth + 1) for v in node.values())
-            stack.extend((k, depth + 1) for k in node)
+        if isinstance(node, Mapping):
+            pairs: Iterable[tuple[Any, Any]] = node.items()
         elif isinstance(node, list):
-            if depth > max_depth:
-                return f"nested deeper than {max_depth} levels"
-            stack.extend((v, depth + 1) for v in node)
+            pairs = ((None, v) for v in node)
+        else:
+            continue
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        for key, child in pairs:
+            if type(key) is str and len(key) > max_chars:
+                return too_long.format(len(key), max_chars)
+            kind = type(child)
+            if kind is str:
+                if len(child) > max_chars:
+                    return too_long.format(len(child), max_chars)
+            elif kind is dict or kind is list:
+                push((child, depth + 1))
+            elif kind not in _SCALARS:
+                if isinstance(child, str):
+                    if len(child) > max_chars:
+                        return too_long.format(len(child), max_chars)
+                elif isinstance(child, (Mapping, list)):
+                    push((child, depth + 1))
     return None
 
 

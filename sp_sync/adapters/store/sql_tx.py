@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sp_sync.adapters.store._common import as_utc, id_sort_key
 from sp_sync.adapters.store.tables import cursors, item_changes, items
 from sp_sync.domain import jsontext
+from sp_sync.domain.jsontext import JsonObject
 from sp_sync.domain.model import FieldChange, MirrorItem
 
 COPY_THRESHOLD = 200  # rows from which PostgreSQL upserts go through COPY
@@ -42,7 +43,7 @@ def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
 
 def _copy_value(name: str, value: Any) -> Any:
     if name == "fields":
-        return json.dumps(value)
+        return value.text if type(value) is JsonObject else json.dumps(dict(value))
     if isinstance(value, datetime):
         return as_utc(value)
     return value
@@ -99,7 +100,7 @@ class SqlListSync:
         if self._dialect == "sqlite":
             self._sqlite_upsert(batch)
             return
-        rows = []
+        rows: list[dict[str, Any]] = []
         for item in batch:
             pending = item.id in self._pending_marks
             rows.append(
@@ -107,7 +108,7 @@ class SqlListSync:
                     "list_key": self._key,
                     "item_id": item.id,
                     "etag": item.etag,
-                    "fields": dict(item.fields),
+                    "fields": item.fields,  # COPY writes a JsonObject's text as it is
                     "content_hash": item.content_hash,
                     "web_url": item.web_url,
                     "modified": item.modified,
@@ -122,7 +123,7 @@ class SqlListSync:
         if len(unique) >= COPY_THRESHOLD:
             self._copy_upsert(unique)
         else:
-            self._conn.execute(self._upsert, unique)
+            self._conn.execute(self._upsert, [{**r, "fields": dict(r["fields"])} for r in unique])
         self._pending_marks.difference_update(r["item_id"] for r in unique)
 
     def _sqlite_upsert(self, batch: Sequence[MirrorItem]) -> None:
@@ -285,10 +286,14 @@ _ToText = Callable[[Any], Any]
 
 
 def sqlite_json(proc: _ToText) -> _ToText:
-    """The JSON column's SQLite text: ``json.dumps`` of a dict (encoder set up once)."""
+    """The JSON column's SQLite text: ``json.dumps`` of a dict (encoder set up once); a
+    :class:`JsonObject` already is that text."""
 
     def text(value: Any) -> Any:
-        return jsontext.dumps(value) if type(value) is dict else proc(dict(value))
+        kind = type(value)
+        if kind is JsonObject:
+            return value.text
+        return jsontext.dumps(value) if kind is dict else proc(dict(value))
 
     return text
 
