@@ -422,7 +422,9 @@ def _canonical_generic(name: str, raw: Any) -> Any:
             return _canonical_id(raw["LookupId"])
         if "Url" in raw:
             return _canonical_typed(ColumnType.URL, raw)
-        return {str(k): _canonical_generic(str(k), v) for k, v in raw.items()}
+        # Built in key order: a content hash encodes it without sorting (same text).
+        pairs = sorted(((str(k), v) for k, v in raw.items()), key=lambda kv: kv[0])
+        return {k: _canonical_generic(k, v) for k, v in pairs}
     if isinstance(raw, list | tuple):
         vals = [_canonical_generic("", v) for v in raw if not is_empty(v)]
         return sorted(vals, key=lambda v: json.dumps(v, sort_keys=True)) or None
@@ -551,8 +553,9 @@ def _canon_name(slow: Canon) -> Canon:
 
 Hasher = Callable[[Mapping[str, Any]], str]
 _HASHERS: dict[ListSpec, Hasher] = {}
-# Same text as json.dumps(…, sort_keys=True, ensure_ascii=False, separators=(",", ":")).
-_ENCODE = jsontext.encoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# The canonical form's dicts are built in key order, so encoding them as they are gives
+# json.dumps(…, sort_keys=True, ensure_ascii=False, separators=(",", ":")) without the sort.
+_ENCODE_IN_ORDER = jsontext.encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def content_hasher(spec: ListSpec) -> Hasher:
@@ -574,11 +577,14 @@ def _make_hasher(spec: ListSpec) -> Hasher:
     key_col = spec.sync_key_column
     if key_col and all(c.field_name != key_col for c in spec.columns):
         parts.append(("\x00sync_key", key_col, canonicalizer(key_col)))
+    # Built in key order, the dict encodes to the sorted text without sorting it per item.
+    parts.sort(key=lambda part: part[0])
+    sha256 = hashlib.sha256
 
     def hasher(fields: Mapping[str, Any]) -> str:
         get = fields.get
-        blob = _ENCODE({key: canon(get(name)) for key, name, canon in parts})
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        blob = _ENCODE_IN_ORDER({key: canon(get(name)) for key, name, canon in parts})
+        return sha256(blob.encode("utf-8")).hexdigest()
 
     return hasher
 

@@ -40,8 +40,11 @@ scalars = st.one_of(
 values = st.one_of(
     scalars,
     st.lists(scalars, max_size=3),
-    st.dictionaries(st.sampled_from(["LookupId", "LookupValue", "Url", "Description", "x"]),
-                    scalars, max_size=2),
+    st.dictionaries(st.sampled_from(["LookupId", "LookupValue", "Url", "Description", "x",
+                                     "b", "a", "Z", "ä"]), scalars, max_size=4),
+    st.dictionaries(st.sampled_from(["y", "x", "B"]),  # nested, keys in any order
+                    st.dictionaries(st.sampled_from(["q", "p", "A"]), scalars, max_size=3),
+                    max_size=3),
 )  # fmt: skip
 
 
