@@ -7,19 +7,22 @@ drops the deltaLink and sends no If-Match.
 Ids of sites and lists: see ``sites.py`` (looked up once, kept across processes).
 
 Delta paging: the rest of a feed is fetched by a background thread while the caller
-processes the pages (each next request leaves as soon as the page before is decoded; at
-most one decoded page waits besides the one on the wire).
+decodes and processes the pages (each next request leaves as soon as the page before is
+in: its nextLink is peeked from the raw JSON and checked once the page is decoded; at
+most one fetched page waits besides the one on the wire).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import logging
 import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sp_sync.adapters.graph.admin import ensure_list
@@ -29,6 +32,7 @@ from sp_sync.adapters.graph.wire import (
     column_info,
     expand_fields,
     odata_literal,
+    peek_next_link,
     query,
     raw_item,
     raw_items,
@@ -50,38 +54,59 @@ _LIST_IN_URL = re.compile(r"/lists/([^/?#]+)/")
 
 # a delta page's decoded body, its nextLink and its deltaLink (exactly one is set)
 _Body = tuple[Mapping[str, Any], str | None, str | None]
-PREFETCH_PAGES = 1  # decoded pages waiting for the caller, besides the one on the wire
+PREFETCH_PAGES = 1  # fetched pages waiting for the caller, besides the one on the wire
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A page as it came off the wire, not decoded yet."""
+
+    url: str
+    content: bytes
+    content_type: str
+    next_link: str | None  # peeked from the raw JSON (the producer followed it already)
 
 
 class _Prefetch:
     """The rest of a delta feed, fetched by one background thread as fast as the wire
-    allows: each page's nextLink is read as soon as its body is decoded, so the next
-    request leaves before the caller has looked at the page. At most ``PREFETCH_PAGES``
-    decoded pages wait for the caller (memory stays flat); requests stay one at a time,
-    in the run's context (its meter counts them, its budget holds)."""
+    allows: the next request leaves as soon as a page's bytes are in (its nextLink is
+    peeked from the raw JSON); the caller decodes the page meanwhile and checks the peek.
+    At most ``PREFETCH_PAGES`` pages wait for the caller (memory stays flat); requests
+    stay one at a time, in the run's context (its meter counts them, its budget holds)."""
 
     def __init__(self, lists: GraphLists, ref: ListRef, url: str) -> None:
-        self._pages: queue.Queue[_Body | BaseException] = queue.Queue(PREFETCH_PAGES)
+        self._lists, self._ref = lists, ref
+        self._start(url)
+
+    def _start(self, url: str) -> None:
+        self._pages: queue.Queue[_Fetched | BaseException] = queue.Queue(PREFETCH_PAGES)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(self._run, lists, ref, url),
+            target=contextvars.copy_context().run, args=(self._run, url),
             name="delta-prefetch", daemon=True,
         )
         self._thread.start()
 
-    def _run(self, lists: GraphLists, ref: ListRef, url: str | None) -> None:
+    def _run(self, url: str | None) -> None:
         try:
             while url and not self._stop.is_set():
-                page = lists._fetch(ref, url)
+                page = self._lists._fetch_raw(url)
                 self._pages.put(page)
-                url = page[1]
+                url = page.next_link
         except BaseException as exc:  # handed to the caller, raised there
             self._pages.put(exc)
 
     def next(self) -> _Body:
-        page = self._pages.get()
-        if isinstance(page, BaseException):
-            raise page
+        """The next page, decoded; a page that does not decode is fetched again the
+        ordinary way (retried as any other read), and a wrong peek is corrected."""
+        fetched = self._pages.get()
+        if isinstance(fetched, BaseException):
+            raise fetched
+        page = self._lists._decode(self._ref, fetched)
+        if page[1] != fetched.next_link:  # the thread followed a wrong link, or none
+            self.close()
+            if page[1]:
+                self._start(page[1])
         return page
 
     def close(self) -> None:
@@ -91,7 +116,6 @@ class _Prefetch:
             with contextlib.suppress(queue.Empty):  # unblock a put waiting for room
                 self._pages.get(timeout=0.05)
         self._thread.join()
-
 
 
 class GraphLists(GraphSites):
@@ -108,10 +132,33 @@ class GraphLists(GraphSites):
         body = self._get(url)
         if not isinstance(body, Mapping):
             raise GraphError(f"delta page of {ref.title!r} is not a JSON object")
+        return self._links(ref, body)
+
+    @staticmethod
+    def _links(ref: ListRef, body: Mapping[str, Any]) -> _Body:
         next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
         if not next_link and not delta_link:
             raise GraphError(f"delta page of {ref.title!r} has neither nextLink nor deltaLink")
         return body, next_link, delta_link
+
+    def _fetch_raw(self, url: str) -> _Fetched:
+        """One delta page's bytes (status, size and retries as for every read), its
+        nextLink peeked, not decoded: the caller decodes it while the next one is read."""
+        with self._wire:
+            resp = self.conn.request("GET", url, expect_json=False)
+        return _Fetched(url, resp.content, resp.headers.get("Content-Type", ""),
+                        peek_next_link(resp.content))
+
+    def _decode(self, ref: ListRef, fetched: _Fetched) -> _Body:
+        """A fetched page decoded as :meth:`_fetch` would; one that is not JSON (a proxy's
+        page, a cut body) is read again the ordinary way, which retries it."""
+        try:
+            body = json.loads(fetched.content) if "json" in fetched.content_type.lower() else None
+        except (ValueError, RecursionError):
+            body = None
+        if not isinstance(body, Mapping):
+            return self._fetch(ref, fetched.url)
+        return self._links(ref, body)
 
     def _decoded(self, ref: ListRef, page: _Body) -> DeltaPage:
         body, next_link, delta_link = page

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -164,6 +166,35 @@ def fields_item(item_id: str, fvs: Mapping[str, Any]) -> RawItem:
         fields=clean,
         modified=parse_dt(fvs.get("Modified")),
     )
+
+
+_NEXT_LINK_KEY = b'"@odata.nextLink"'
+_KEY_VALUE_SEP = re.compile(r'\s*:\s*"')
+_LINK_MAX = 16_384  # bytes after the key searched for its value (Graph's links are ~1 KB)
+
+
+def peek_next_link(content: bytes) -> str | None:
+    """A page's ``@odata.nextLink`` read from its raw JSON without decoding the page.
+
+    So the next request can leave while this page is still being decoded. A guess: the
+    first occurrence of the key followed by ``:`` is taken (Graph writes it once, at the
+    top level, before or after ``value``; inside strings a quote is escaped, so only a
+    key or a whole value reading ``@odata.nextLink`` match, and a value is followed by
+    ``,``). The caller checks the guess against the decoded page before relying on it.
+    """
+    at = content.find(_NEXT_LINK_KEY)
+    while at >= 0:
+        start = at + len(_NEXT_LINK_KEY)
+        rest = content[start:start + _LINK_MAX].decode("utf-8", "replace")
+        sep = _KEY_VALUE_SEP.match(rest)
+        if sep is not None:
+            try:
+                link, _ = scanstring(rest, sep.end())
+            except ValueError:
+                return None
+            return link if isinstance(link, str) and link else None
+        at = content.find(_NEXT_LINK_KEY, start)
+    return None
 
 
 def odata_literal(value: str) -> str:

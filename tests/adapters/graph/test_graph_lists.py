@@ -220,6 +220,31 @@ def test_full_delta_fetches_ahead_and_counts_every_request(
     assert meter.stats.requests == len(pages)
 
 
+@pytest.mark.parametrize("kind", ["html", "truncate"])
+def test_a_page_that_does_not_decode_is_read_again_and_the_feed_goes_on(
+    clean: Emulator, lists: GraphLists, projekte: ListRef, monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """The prefetch thread follows links peeked from raw pages; a page that is no JSON
+    (a proxy's HTML, a cut body) is read again the ordinary way and the feed goes on."""
+    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
+    for n in range(4 - len(clean.items("Projekte"))):  # pages after the broken one
+        clean.create_item("Projekte", {"Title": f"Vorhaben {n}"}, None)
+    lists.list_id(projekte)
+    # The 2nd page: the first the thread fetches (the 1st is read before it starts).
+    clean.faults.add(FaultRule(kind=kind, path=r"/items/delta$", skip=1))
+    clean.clear_requests()
+    before = lists.stats.requests
+
+    pages = list(lists.delta(projekte, SELECT, None))
+
+    live = sorted(i["id"] for i in clean.items("Projekte"))
+    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) >= 4
+    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
+    # One request more than pages: the broken one, read again.
+    assert len(graph_requests(clean)) == lists.stats.requests - before == len(pages) + 1
+
+
 def test_a_store_that_cannot_keep_ids_costs_requests_not_the_run(
     clean: Emulator, conn: GraphConnection, projekte: ListRef
 ) -> None:
