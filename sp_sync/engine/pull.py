@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 USERS_KEY = "users"
 USER_NAME_FIELD = "Title"  # the User Information List's display-name field (fixed name)
 ITEM_COLUMN = "*"  # FieldChange.column of a deletion of an item without mapped values
-SPOOL_ITEMS = 5000  # items of a feed held in memory before the spool moves to a temp file
+SPOOL_ITEMS = 1000  # prepared items held in memory before the spool moves to a temp file
 MASS_DELETE_SHARE = 0.5  # default share of a list's live items a pull may tombstone
 MASS_DELETE_FLOOR = 5  # smaller lists are not guarded (deleting 1 of 2 is no accident)
 
