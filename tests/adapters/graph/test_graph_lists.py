@@ -9,6 +9,7 @@ import pytest
 from sp_sync.adapters.graph import source as source_mod
 from sp_sync.adapters.graph.client import GraphConnection
 from sp_sync.adapters.graph.source import GraphLists
+from sp_sync.adapters.graph.wire import peek_next_link
 from sp_sync.adapters.store import MemoryStore
 from sp_sync.emulator import Emulator, FaultRule
 from sp_sync.errors import CursorExpired, NotFound
@@ -243,6 +244,41 @@ def test_a_page_that_does_not_decode_is_read_again_and_the_feed_goes_on(
     assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
     # One request more than pages: the broken one, read again.
     assert len(graph_requests(clean)) == lists.stats.requests - before == len(pages) + 1
+
+
+def test_a_wrong_peek_is_corrected_by_the_decoded_page(
+    clean: Emulator, lists: GraphLists, projekte: ListRef, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should the link peeked from a raw page ever be wrong (the guess reads the first
+    matching key), the decoded page's own link wins: the thread is stopped and started
+    again there, nothing is skipped or taken twice, the wasted reads are counted."""
+    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
+    for n in range(5 - len(clean.items("Projekte"))):
+        clean.create_item("Projekte", {"Title": f"Vorhaben {n}"}, None)
+    lists.list_id(projekte)
+    fetched: list[str] = []  # the URLs the thread read, in order
+    real_fetch_raw = GraphLists._fetch_raw
+
+    def fetch_raw(self: GraphLists, url: str) -> object:
+        fetched.append(url)
+        return real_fetch_raw(self, url)
+
+    def misled(content: bytes) -> str | None:  # the thread's 1st page points to itself
+        return fetched[0] if len(fetched) == 1 else peek_next_link(content)
+
+    monkeypatch.setattr(source_mod, "peek_next_link", misled)
+    monkeypatch.setattr(GraphLists, "_fetch_raw", fetch_raw)
+    clean.clear_requests()
+    before = lists.stats.requests
+
+    pages = list(lists.delta(projekte, SELECT, None))
+
+    live = sorted(i["id"] for i in clean.items("Projekte"))
+    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) >= 5
+    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
+    wasted = len(graph_requests(clean)) - len(pages)
+    assert wasted == lists.stats.requests - before - len(pages)
+    assert 1 <= wasted <= source_mod.PREFETCH_PAGES + 1
 
 
 def test_a_store_that_cannot_keep_ids_costs_requests_not_the_run(
