@@ -84,6 +84,18 @@ class EmulatorProcess:
         self.close()
 
 
+def graph_config(info: dict[str, Any]) -> Any:
+    """sp-sync's GraphConfig for an emulator's connection info (as the CLI prints it)."""
+    from sp_sync.adapters.graph.config import GraphConfig
+
+    return GraphConfig(
+        tenant_id=info["tenant_id"], client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        authority_host=info["authority"].rsplit("/", 1)[0], graph_url=info["graph_url"],
+        ca_bundle=info["ca_bundle"],
+    )  # fmt: skip
+
+
 def graph_cost(log: list[dict[str, Any]]) -> dict[str, Any]:
     """Requests on the wire (a ``$batch`` is one), sub-requests, writes and resource units."""
     graph = [e for e in log if str(e.get("path", "")).startswith("/v1.0")]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.emu import EmulatorProcess
+from bench.emu import EmulatorProcess, graph_config
 from bench.seed import SITE_URL, make_seed, mapping
 
 VAR = Path("var/bench")
@@ -40,7 +40,6 @@ MAX_DEPTH, MAX_CHARS = 32, 1_000_000  # GraphConfig's defaults
 def fetch_bodies(n: int) -> list[bytes]:
     """The raw delta pages of the bench's source list (one emulator, no latency)."""
     from sp_sync.adapters.graph.client import GraphConnection
-    from sp_sync.adapters.graph.config import GraphConfig
     from sp_sync.adapters.graph.source import GraphLists
     from sp_sync.adapters.store.memory import MemoryStore
     from sp_sync.ports import ListRef
@@ -50,15 +49,8 @@ def fetch_bodies(n: int) -> list[bytes]:
         VAR.mkdir(parents=True, exist_ok=True)
         seed.write_text(json.dumps(make_seed(n)), encoding="utf-8")
     with EmulatorProcess(seed, 0, VAR / "emulator") as emu:
-        info = emu.info
-        cfg = GraphConfig(
-            tenant_id=info["tenant_id"], client_id=info["client_id"],
-            client_secret=info["client_secret"],
-            authority_host=info["authority"].rsplit("/", 1)[0], graph_url=info["graph_url"],
-            ca_bundle=info["ca_bundle"],
-        )  # fmt: skip
         spec = mapping().get("bench_source")
-        with GraphConnection(cfg) as conn:
+        with GraphConnection(graph_config(emu.info)) as conn:
             lists = GraphLists(conn, SITE_URL, MemoryStore())
             ref = ListRef(SITE_URL, spec.title)
             url: str | None = lists._delta_url(ref, spec.select)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import naive
-from bench.emu import graph_cost
+from bench.emu import graph_config, graph_cost
 from bench.seed import COPY_JOB, SITE_URL, SOURCE_TITLE, TARGET_TITLE, mapping
 
 Step = Callable[[], dict[str, Any]]
@@ -77,21 +77,13 @@ class _Control:
 
 def _ours(spec: dict[str, Any]) -> tuple[Step, Callable[[], None]]:
     from sp_sync.adapters.graph.client import GraphConnection
-    from sp_sync.adapters.graph.config import GraphConfig
     from sp_sync.adapters.graph.source import GraphLists
     from sp_sync.adapters.store import open_store
     from sp_sync.engine.pull import pull_list
     from sp_sync.engine.schema import SchemaGuard, pull_checked
     from sp_sync.ports import ListRef
 
-    info = spec["info"]
-    cfg = GraphConfig(
-        tenant_id=info["tenant_id"], client_id=info["client_id"],
-        client_secret=info["client_secret"],
-        authority_host=info["authority"].rsplit("/", 1)[0], graph_url=info["graph_url"],
-        ca_bundle=info["ca_bundle"],
-    )  # fmt: skip
-    conn = GraphConnection(cfg)
+    conn = GraphConnection(graph_config(spec["info"]))
     store = open_store(spec["store_url"])
     # As `sp-sync run-job` / the daemon wire it: ids are kept in the state store.
     lists = GraphLists(conn, SITE_URL, store)

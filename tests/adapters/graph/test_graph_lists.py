@@ -221,6 +221,26 @@ def test_full_delta_fetches_ahead_and_counts_every_request(
     assert meter.stats.requests == len(pages)
 
 
+def one_item_pages(clean: Emulator, monkeypatch: pytest.MonkeyPatch, at_least: int) -> None:
+    """Delta pages of one item, and at least ``at_least`` items in Projekte."""
+    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
+    for n in range(at_least - len(clean.items("Projekte"))):
+        clean.create_item("Projekte", {"Title": f"Vorhaben {n}"}, None)
+
+
+def read_whole_feed(clean: Emulator, lists: GraphLists, projekte: ListRef) -> tuple[int, int]:
+    """Every page of a full feed, checked complete and in order; (pages, requests)."""
+    clean.clear_requests()
+    before = lists.stats.requests
+    pages = list(lists.delta(projekte, SELECT, None))
+    live = sorted(i["id"] for i in clean.items("Projekte"))
+    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live)
+    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
+    requests = len(graph_requests(clean))
+    assert requests == lists.stats.requests - before  # every read counted
+    return len(pages), requests
+
+
 @pytest.mark.parametrize("kind", ["html", "truncate"])
 def test_a_page_that_does_not_decode_is_read_again_and_the_feed_goes_on(
     clean: Emulator, lists: GraphLists, projekte: ListRef, monkeypatch: pytest.MonkeyPatch,
@@ -228,22 +248,14 @@ def test_a_page_that_does_not_decode_is_read_again_and_the_feed_goes_on(
 ) -> None:
     """The prefetch thread follows links peeked from raw pages; a page that is no JSON
     (a proxy's HTML, a cut body) is read again the ordinary way and the feed goes on."""
-    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
-    for n in range(4 - len(clean.items("Projekte"))):  # pages after the broken one
-        clean.create_item("Projekte", {"Title": f"Vorhaben {n}"}, None)
+    one_item_pages(clean, monkeypatch, at_least=4)  # pages after the broken one
     lists.list_id(projekte)
     # The 2nd page: the first the thread fetches (the 1st is read before it starts).
     clean.faults.add(FaultRule(kind=kind, path=r"/items/delta$", skip=1))
-    clean.clear_requests()
-    before = lists.stats.requests
 
-    pages = list(lists.delta(projekte, SELECT, None))
+    pages, requests = read_whole_feed(clean, lists, projekte)
 
-    live = sorted(i["id"] for i in clean.items("Projekte"))
-    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) >= 4
-    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
-    # One request more than pages: the broken one, read again.
-    assert len(graph_requests(clean)) == lists.stats.requests - before == len(pages) + 1
+    assert pages >= 4 and requests == pages + 1  # the broken page, read again
 
 
 def test_a_wrong_peek_is_corrected_by_the_decoded_page(
@@ -252,9 +264,7 @@ def test_a_wrong_peek_is_corrected_by_the_decoded_page(
     """Should the link peeked from a raw page ever be wrong (the guess reads the first
     matching key), the decoded page's own link wins: the thread is stopped and started
     again there, nothing is skipped or taken twice, the wasted reads are counted."""
-    monkeypatch.setattr(source_mod, "DELTA_PAGE_SIZE", 1)
-    for n in range(5 - len(clean.items("Projekte"))):
-        clean.create_item("Projekte", {"Title": f"Vorhaben {n}"}, None)
+    one_item_pages(clean, monkeypatch, at_least=5)
     lists.list_id(projekte)
     fetched: list[str] = []  # the URLs the thread read, in order
     real_fetch_raw = GraphLists._fetch_raw
@@ -268,17 +278,10 @@ def test_a_wrong_peek_is_corrected_by_the_decoded_page(
 
     monkeypatch.setattr(source_mod, "peek_next_link", misled)
     monkeypatch.setattr(GraphLists, "_fetch_raw", fetch_raw)
-    clean.clear_requests()
-    before = lists.stats.requests
 
-    pages = list(lists.delta(projekte, SELECT, None))
+    pages, requests = read_whole_feed(clean, lists, projekte)
 
-    live = sorted(i["id"] for i in clean.items("Projekte"))
-    assert sorted(i.id for p in pages for i in p.items) == live and len(pages) == len(live) >= 5
-    assert pages[-1].delta_link and all(p.next_link for p in pages[:-1])
-    wasted = len(graph_requests(clean)) - len(pages)
-    assert wasted == lists.stats.requests - before - len(pages)
-    assert 1 <= wasted <= source_mod.PREFETCH_PAGES + 1
+    assert pages >= 5 and 1 <= requests - pages <= source_mod.PREFETCH_PAGES + 1  # wasted
 
 
 def test_a_store_that_cannot_keep_ids_costs_requests_not_the_run(
