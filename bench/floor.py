@@ -37,28 +37,30 @@ VAR = Path("var/bench")
 MAX_DEPTH, MAX_CHARS = 32, 1_000_000  # GraphConfig's defaults
 
 
-def fetch_bodies(n: int) -> list[bytes]:
-    """The raw delta pages of the bench's source list (one emulator, no latency)."""
+def seeded(n: int) -> Path:
+    seed = VAR / f"seed-{n}.json"
+    if not seed.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        seed.write_text(json.dumps(make_seed(n)), encoding="utf-8")
+    return seed
+
+
+def fetch_bodies(info: dict[str, Any]) -> list[bytes]:
+    """The raw delta pages of the bench's source list, from the emulator at ``info``."""
     from sp_sync.adapters.graph.client import GraphConnection
     from sp_sync.adapters.graph.source import GraphLists
     from sp_sync.adapters.store.memory import MemoryStore
     from sp_sync.ports import ListRef
 
-    seed = VAR / f"seed-{n}.json"
-    if not seed.exists():
-        VAR.mkdir(parents=True, exist_ok=True)
-        seed.write_text(json.dumps(make_seed(n)), encoding="utf-8")
-    with EmulatorProcess(seed, 0, VAR / "emulator") as emu:
-        spec = mapping().get("bench_source")
-        with GraphConnection(graph_config(emu.info)) as conn:
-            lists = GraphLists(conn, SITE_URL, MemoryStore())
-            ref = ListRef(SITE_URL, spec.title)
-            url: str | None = lists._delta_url(ref, spec.select)
-            bodies = []
-            while url:
-                resp = conn.request("GET", url)
-                bodies.append(resp.content)
-                url = json.loads(resp.content).get("@odata.nextLink")
+    spec = mapping().get("bench_source")
+    with GraphConnection(graph_config(info)) as conn:
+        lists = GraphLists(conn, SITE_URL, MemoryStore())
+        url: str | None = lists._delta_url(ListRef(SITE_URL, spec.title), spec.select)
+        bodies = []
+        while url:
+            resp = conn.request("GET", url)
+            bodies.append(resp.content)
+            url = json.loads(resp.content).get("@odata.nextLink")
     return bodies
 
 
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
-    bodies = fetch_bodies(args.n)
+    with EmulatorProcess(seeded(args.n), 0, VAR / "emulator") as emu:  # no latency
+        bodies = fetch_bodies(emu.info)
     print(f"{len(bodies)} pages, {sum(map(len, bodies)) / 1e6:.1f} MB of JSON, "
           f"{args.n:,} items; client CPU without the wire, best of {args.repeat}:\n")
     print("| what | CPU s | items / CPU s |\n|---|---|---|")

@@ -54,3 +54,23 @@ def test_harness_counts_requests_and_writes(tmp_path: Path) -> None:
     assert naive["b"]["requests"] == 1 + math.ceil(N / PAGE)
     assert naive["d"]["extrapolated"] and naive["d"]["measured"]["writes"] == 5
     assert naive["d"]["writes"] == N
+
+
+def test_the_floor_does_the_same_work_as_the_pull(tmp_path: Path) -> None:
+    """bench.floor measures the least a first sync must do: it must store what the pull
+    stores (same items, same content hashes), or its figure would mean nothing."""
+    import sqlite3
+
+    from bench import floor
+
+    with InProcessEmulator(make_seed(N)) as emu:
+        bodies = floor.fetch_bodies(emu.info)
+    assert floor.floor(bodies, tmp_path / "floor.db") >= 0
+    assert floor.ours(bodies, tmp_path / "ours.db") >= 0
+
+    def hashes(db: Path) -> dict[str, str]:
+        with sqlite3.connect(db) as conn:
+            return dict(conn.execute("SELECT item_id, content_hash FROM items"))
+
+    assert hashes(tmp_path / "floor.db") == hashes(tmp_path / "ours.db")
+    assert len(hashes(tmp_path / "ours.db")) == N
