@@ -15,7 +15,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from sp_sync.domain.model import ListMapping
+from sp_sync.domain.model import ListMapping, ListSpec
 from sp_sync.engine.context import RunContext
 
 Report = Callable[[str, str, str], None]
@@ -46,6 +46,22 @@ class CheckEnv:
             return False
         bad(key, f"unknown list {value!r}", f"use a list key from the mapping: {self.known_lists}")
         return True
+
+    def target_list(self, bad: Report, key: str, value: str, writer: str) -> ListSpec | None:
+        """The list at ``key``, checked as one sp-sync writes through the pipeline: role =
+        "target" and a sync_key (a problem is reported, and the list still returned so
+        the caller reports the rest at once); ``None`` for a list the mapping lacks.
+        ``writer`` names the kind in the hint."""
+        if self.unknown_list(bad, key, value):
+            return None
+        spec = self.mapping.get(value)
+        if spec.role != "target":
+            bad(key, f"list {value!r} has role {spec.role!r}",
+                f'{writer} only writes lists with role = "target" in the mapping')
+        elif not spec.sync_key_column:
+            bad(key, f"list {value!r} has no sync_key",
+                f'add sync_key = "SyncKey" to [lists.{value}] and run sp-sync provision')
+        return spec
 
 
 P = TypeVar("P", bound=KindParams)

@@ -173,13 +173,9 @@ class RollupKind(JobKind[RollupParams]):
 
     def check(self, params: RollupParams, env: CheckEnv, bad: Report) -> RollupParams:
         bad_src = env.unknown_list(bad, "params.source", params.source)
-        bad_tgt = env.unknown_list(bad, "params.target", params.target)
-        if bad_src or bad_tgt:
+        tgt = env.target_list(bad, "params.target", params.target, "a roll-up")
+        if bad_src or tgt is None:
             return params
-        tgt = env.mapping.get(params.target)
-        if tgt.role != "target" or not tgt.sync_key_column:
-            bad("params.target", f"list {tgt.key!r} is no target list with a sync_key",
-                'roll-ups write lists with role = "target" and sync_key = "SyncKey"')
         try:
             spec = compile_params(params, env.mapping)
         except RollupError as e:

@@ -135,12 +135,9 @@ class RunlogKind(JobKind[RunlogParams]):
         return [("params.list", raw["list"])] if "list" in raw else []
 
     def check(self, params: RunlogParams, env: CheckEnv, bad: Report) -> RunlogParams:
-        if env.unknown_list(bad, "params.list", params.list):
+        target = env.target_list(bad, "params.list", params.list, "the run log")
+        if target is None:
             return params
-        target = env.mapping.get(params.list)
-        if target.role != "target" or not target.sync_key_column:
-            bad("params.list", f"list {target.key!r} is no target list with a sync_key",
-                'the run log writes a list with role = "target" and sync_key = "SyncKey"')
         have = {c.key: c for c in target.columns}
         missing = [k for k in REQUIRED if k not in have]
         if missing:

@@ -129,16 +129,10 @@ class SyncKind(JobKind[SyncParams]):
 
     def check(self, params: SyncParams, env: CheckEnv, bad: Report) -> SyncParams:
         bad_src = env.unknown_list(bad, "params.source", params.source)
-        bad_tgt = env.unknown_list(bad, "params.target", params.target)
-        if bad_src or bad_tgt:
+        tgt = env.target_list(bad, "params.target", params.target, "sync")
+        if bad_src or tgt is None:
             return params
-        src, tgt = env.mapping.get(params.source), env.mapping.get(params.target)
-        if tgt.role != "target":
-            bad("params.target", f"list {tgt.key!r} has role {tgt.role!r}",
-                'sync only writes lists with role = "target" in the mapping')
-        elif not tgt.sync_key_column:  # found here rather than by the first run
-            bad("params.target", f"list {tgt.key!r} has no sync_key",
-                f'add sync_key = "SyncKey" to [lists.{tgt.key}] and run sp-sync provision')
+        src = env.mapping.get(params.source)
         src_cols = {c.key for c in src.columns}
         tgt_cols = {c.key for c in tgt.columns}
         compile_condition(params.filter, env.mapping, src.key, "params.filter", bad)

@@ -529,13 +529,8 @@ class ValidateKind(JobKind[ValidateParams]):
         return [("params.target", raw["target"])] if "target" in raw else []
 
     def check(self, params: ValidateParams, env: CheckEnv, bad: Report) -> ValidateParams:
-        if env.unknown_list(bad, "params.target", params.target):
-            return params
-        target = env.mapping.get(params.target)
-        if target.role != "target" or not target.sync_key_column:
-            bad("params.target", f"list {target.key!r} is no target list with a SyncKey",
-                'use a list with role = "target" and sync_key = "SyncKey" (e.g. findings)')
-        else:
+        target = env.target_list(bad, "params.target", params.target, "validate")
+        if target is not None:
             keys = {c.key for c in target.columns}
             missing = [c for c in (*WRITTEN, *OWNER_EDITED, "sync_key") if c not in keys]
             if missing:

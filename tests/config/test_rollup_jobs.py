@@ -39,7 +39,7 @@ def test_columns_missing_in_the_target_and_non_target_lists(tmp_path: Path) -> N
         '[params]\nsource = "projects"\ntarget = "projects"\n'
         '[[params.grains]]\nname = "X"\ndimensions = { title = "field" }\n'
         '[params.measures]\nhowmany = { count = true }\n'))
-    assert "params.target: list 'projects' is no target list with a sync_key" in text
+    assert "params.target: list 'projects' has role 'source' — a roll-up only writes lists" in text
     assert "params.measures.howmany: list 'projects' has no column 'howmany'" in text
 
 

@@ -33,7 +33,7 @@ def test_defaults_load(tmp_path: Path) -> None:
 
 def test_a_source_list_without_the_columns_is_refused(tmp_path: Path) -> None:
     text = problems(tmp_path, '[params]\nlist = "projects"\n')
-    assert "bad.toml: params.list: list 'projects' is no target list with a sync_key" in text
+    assert "bad.toml: params.list: list 'projects' has role 'source'" in text
     assert "list 'projects' has no column job, started" in text
 
 
