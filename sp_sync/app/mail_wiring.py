@@ -29,23 +29,19 @@ from sp_sync.config.jobs import JobSpec, trigger
 from sp_sync.config.settings import Settings
 from sp_sync.domain.digest import make_display
 from sp_sync.domain.model import ListMapping, Record
-from sp_sync.domain.periods import period_for, scheduled_at
 from sp_sync.engine.context import Services
 from sp_sync.engine.digests import (
     DIGEST_LISTS,
     DigestSources,
     MailContext,
-    preview_weekly,
-    run_personal_digests,
-    run_reminders,
-    run_weekly_digest,
+    MailRun,
 )
 from sp_sync.engine.mailing import Mailer, RateLimiter
 from sp_sync.engine.notices import NoticeSetup
 from sp_sync.engine.records import StoreResolver, load_records
 from sp_sync.engine.runner import run_job
 from sp_sync.errors import ConfigError
-from sp_sync.kinds.mail import DigestParams, RemindersParams
+from sp_sync.kinds.mail import DigestParams, MailParams
 from sp_sync.ports import MailTransport, StateStore
 from sp_sync.render.renderer import TemplateRenderer
 
@@ -158,7 +154,7 @@ def fresh_window(settings: Settings, jobs: Sequence[JobSpec],
     return FRESH_FACTOR * min(intervals) if intervals else DEFAULT_FRESH
 
 
-def context(settings: Settings, params: DigestParams | RemindersParams | None = None,
+def context(settings: Settings, params: MailParams | None = None,
             job: JobSpec | None = None, jobs: Sequence[JobSpec] = ()) -> MailContext:
     sender = settings.mailbox or settings.smtp_from_address or "sp-sync@localhost"
     digest = params if isinstance(params, DigestParams) else None
@@ -184,24 +180,18 @@ def context(settings: Settings, params: DigestParams | RemindersParams | None = 
 
 def describe_lateness(settings: Settings, jobs: Sequence[JobSpec]) -> list[str]:
     """For ``check``: when each mail job is due, when it counts as late, what it waits for."""
-    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
     out = []
     for job in jobs:
-        if job.kind not in ("digest", "reminders"):
+        params = job.params
+        if not isinstance(params, MailParams):
             continue
-        params: Any = job.params
         ctx = context(settings, params, job, jobs)
-        weekday, hour, minute = ctx.slot
-        late = params.late_after_minutes
-        if job.kind == "digest":
-            due = f"due {days[weekday]} {hour:02d}:{minute:02d} {settings.timezone} each ISO week"
-        else:
-            due = f"due {hour:02d}:{minute:02d} {settings.timezone} on the reminder's day"
         out.append(
-            f"{job.name}: {due}; late (marked in subject and body) when sent more than "
-            f"{late} min after that; waits for lists synced within {ctx.fresh_within}, "
-            f"sends with a warning from {ctx.send_stale_after} after the due time; "
-            f"recipients only in {', '.join(ctx.recipient_domains)}"
+            f"{job.name}: {params.due(ctx.slot, settings.timezone)}; late (marked in subject "
+            f"and body) when sent more than {params.late_after_minutes} min after that; "
+            f"waits for lists synced within {ctx.fresh_within}, sends with a warning from "
+            f"{ctx.send_stale_after} after the due time; recipients only in "
+            f"{', '.join(ctx.recipient_domains)}"
         )
     return out
 
@@ -244,7 +234,7 @@ class DigestJobs:
         return NoticeSetup(self.mailer, mc.sender, mc.locale, mc.tz, mc.uid_domain,
                            allowed_domains=mc.allowed_domains)
 
-    def run(self, job_name: str, kind: str, params: Any, now: datetime,
+    def run(self, job_name: str, params: MailParams, now: datetime,
             dry_run: bool = False) -> dict[str, Any]:
         """Send what is due for the job; with ``dry_run`` only plan and preview it.
 
@@ -266,32 +256,11 @@ class DigestJobs:
                 self._flushed = True
             else:
                 resent = mailer.flush_pending(job_name)
-        sources = digest_sources(store, self.mapping, self.settings)
-        ctx = context(self.settings, params, self._job(job_name), self.jobs)
-        if kind == "reminders":
-            rp: RemindersParams = params
-            stats = run_reminders(
-                store, mailer, sources, ctx, now, job=job_name,
-                training_days_before=rp.training_days_before,
-                round_table_days_before=rp.round_table_days_before,
-                late_after=timedelta(minutes=rp.late_after_minutes),
-                dry_run=dry_run, preview_dir=preview_dir,
-            )
-        else:
-            dp: DigestParams = params
-            late_after = timedelta(minutes=dp.late_after_minutes)
-            if dp.audience == "dtc":
-                stats = run_weekly_digest(
-                    store, mailer, sources, ctx, list(dp.recipients), now, job=job_name,
-                    catch_up_weeks=dp.catch_up_weeks, late_after=late_after,
-                    dry_run=dry_run, preview_dir=preview_dir,
-                )
-            else:
-                stats = run_personal_digests(
-                    store, mailer, sources, ctx, dp.audience, now, job=job_name,
-                    opt_out=tuple(dp.opt_out), catch_up_weeks=dp.catch_up_weeks,
-                    late_after=late_after, dry_run=dry_run, preview_dir=preview_dir,
-                )
+        run = MailRun(store, mailer, digest_sources(store, self.mapping, self.settings),
+                      context(self.settings, params, self._job(job_name), self.jobs),
+                      job_name, now, late_after=timedelta(minutes=params.late_after_minutes),
+                      dry_run=dry_run, preview_dir=preview_dir)
+        stats = params.send(run)
         if not dry_run:
             job = self._job(job_name)
             if stats.get("waiting") and job is not None:
@@ -343,35 +312,16 @@ def preview_digest(config: Any, job_name: str, period: str | None) -> Path:
     """
     settings: Settings = config.settings
     job = config.job(job_name)
-    if job.kind not in ("digest", "reminders"):
+    params = job.params
+    if not isinstance(params, MailParams):
         raise ConfigError(f"{job.path}: kind: {job_name!r} is a {job.kind} job; preview "
                           "renders mail jobs (digest, reminders)")
     store = open_store(settings.state_url, read_only=True)  # works while the daemon runs
-    now = SystemClock().now()
-    out = Path(settings.outbox_dir) / "preview"
     try:
         sources = digest_sources(store, config.mapping, settings)
         # a preview shows the mail whatever the data's age
-        ctx = replace(context(settings, job.params, job, config.jobs), fresh_within=None)
-        if job.kind == "digest" and job.params.audience == "dtc":
-            return preview_weekly(sources, ctx, out, now, period)
-        if job.kind == "reminders":
-            folder = out / f"{job_name}-{now.astimezone(UTC):%Y%m%d}"
-            rp: RemindersParams = job.params
-            run_reminders(store, None, sources, ctx, now, job=job_name,
-                          training_days_before=rp.training_days_before,
-                          round_table_days_before=rp.round_table_days_before,
-                          dry_run=True, preview_dir=folder)
-            return folder
-        week = period or period_for(now, settings.timezone)
-        try:
-            due = scheduled_at(week, settings.timezone, *ctx.slot)
-        except ValueError as exc:
-            raise ConfigError(f"--period: {exc}") from None
-        folder = out / f"{job_name}-{week}"
-        run_personal_digests(store, None, sources, ctx, job.params.audience, min(now, due),
-                             job=job_name, opt_out=tuple(job.params.opt_out), dry_run=True,
-                             preview_dir=folder, preview_period=week)
-        return folder
+        ctx = replace(context(settings, params, job, config.jobs), fresh_within=None)
+        run = MailRun(store, None, sources, ctx, job_name, SystemClock().now(), dry_run=True)
+        return params.preview(run, Path(settings.outbox_dir) / "preview", period)
     finally:
         store.close()

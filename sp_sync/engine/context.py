@@ -33,10 +33,10 @@ from sp_sync.ports import (
 class MailJobs(Protocol):
     """What mail job kinds need from the mail side (wired in ``sp_sync.app``)."""
 
-    def run(self, job_name: str, kind: str, params: Any, now: datetime,
+    def run(self, job_name: str, params: Any, now: datetime,
             dry_run: bool = False) -> dict[str, Any]:
-        """Send what is due for the job (a dry run: plan and preview only, nothing sent
-        or recorded); returns figures such as {"sent": 1, "late": 0}."""
+        """Send what is due for the job (its params say how; a dry run: plan and preview
+        only, nothing sent or recorded); returns figures such as {"sent": 1, "late": 0}."""
         ...
 
 

@@ -124,6 +124,22 @@ class MailContext:
         return self.allowed_domains or (self.sender.rpartition("@")[2],)
 
 
+@dataclass(frozen=True)
+class MailRun:
+    """One run of a mail job, as its params send it (``sp_sync.kinds.mail``): the store,
+    the mailer (``None``: nothing is sent), what the mails are made from, and when."""
+
+    store: StateStore
+    mailer: Mailer | None
+    sources: DigestSources
+    ctx: MailContext
+    job: str
+    now: datetime
+    late_after: timedelta = timedelta(hours=1)
+    dry_run: bool = False
+    preview_dir: Path | None = None  # a dry run renders each planned mail here
+
+
 def _new_stats() -> dict[str, Any]:
     return {"sent": 0, "already_sent": 0, "failed": 0, "unknown": 0, "late": 0,
             "skipped": 0, "periods": [], "in_progress": 0, "recipients_skipped": 0,

@@ -62,7 +62,7 @@ def test_dry_run_of_every_mail_job_sends_and_records_nothing(tenant: Tenant) -> 
     plans = {}
     for name in MAIL_JOBS:
         job = t.config.job(name)
-        stats = jobs.run(name, job.kind, job.params, t.clock.now(), dry_run=True)
+        stats = jobs.run(name, job.params, t.clock.now(), dry_run=True)
         plans[name] = stats["planned_mails"]
         assert stats["dry_run"] is True and Path(stats["preview_dir"]).parent.name == "preview"
     assert t.emu.mail() == []
@@ -93,7 +93,7 @@ def test_a_deleted_person_gets_no_personal_digest(tenant: Tenant) -> None:
     a_week_of_edits(t)
     job = t.config.job("lead-digests")
     assert t.svc.mail_jobs is not None
-    plan = t.svc.mail_jobs.run(job.name, job.kind, job.params, t.clock.now(), dry_run=True)
+    plan = t.svc.mail_jobs.run(job.name, job.params, t.clock.now(), dry_run=True)
     gone = plan["planned_mails"][0]["recipient"]
     user = next(u for u in t.seed["users"] if u["email"].lower() == gone)
     t.emu.delete_item("User Information List", user["id"], None)
