@@ -151,6 +151,7 @@ def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
 # carried over from the mirror —, web URL, modified as ISO text, modified by, deleted).
 # Plain values only: a spilled spool is written with marshal (our own file, read once).
 _Entry = tuple[str, str | None, str, str, str | None, str | None, str | None, bool]
+_ID, _TEXT, _HASH, _DELETED = 0, 2, 3, 7  # the places read by name below
 
 
 class _Pull:
@@ -254,16 +255,16 @@ class _Pull:
             tx.mark_seen(list(poisoned))
         self.result.items_seen += len(entries)
         if not self.empty:
-            self.prefetched = self.store.get_many(self.spec.key, [e[0] for e in entries])
+            self.prefetched = self.store.get_many(self.spec.key, [e[_ID] for e in entries])
         for entry in entries:
-            if entry[7]:
+            if entry[_DELETED]:
                 self.flush(tx)
-                self.tombstone(tx, entry[0])
+                self.tombstone(tx, entry[_ID])
             else:
                 self.upsert(tx, entry)
         self.flush(tx)
         if self.enumerate:
-            tx.mark_seen([e[0] for e in entries if not e[7]])
+            tx.mark_seen([e[_ID] for e in entries if not e[_DELETED]])
 
     def tombstone(self, tx: ListSyncTransaction, item_id: str) -> None:
         prev = self.known(item_id)
@@ -284,7 +285,7 @@ class _Pull:
     def fields(self, entry: _Entry, prev: _Known | None) -> tuple[JsonObject, str]:
         """The item's fields and content hash; skipped columns' values carried over from
         the mirror (so the hash was left for now)."""
-        text, digest = entry[2], entry[3]
+        text, digest = entry[_TEXT], entry[_HASH]
         if digest:
             return JsonObject(text), digest
         fields: dict[str, Any] = json.loads(text)
