@@ -52,7 +52,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from sp_sync import crashpoints
@@ -151,7 +151,11 @@ def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
 # carried over from the mirror —, web URL, modified as ISO text, modified by, deleted).
 # Plain values only: a spilled spool is written with marshal (our own file, read once).
 _Entry = tuple[str, str | None, str, str, str | None, str | None, str | None, bool]
-_ID, _TEXT, _HASH, _DELETED = 0, 2, 3, 7  # the places read by name below
+# The places read by name below (Final: mypy then knows each one's type).
+_ID: Final = 0
+_TEXT: Final = 2
+_HASH: Final = 3
+_DELETED: Final = 7
 
 
 class _Pull:
