@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from bench.emu import InProcessEmulator
 from bench.seed import make_seed
 from bench.sync_bench import PAGE, run_sequence, run_step_here
@@ -74,3 +76,22 @@ def test_the_floor_does_the_same_work_as_the_pull(tmp_path: Path) -> None:
 
     assert hashes(tmp_path / "floor.db") == hashes(tmp_path / "ours.db")
     assert len(hashes(tmp_path / "ours.db")) == N
+
+
+def test_ab_compares_a_revision_with_this_tree(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench.ab runs both sides through a temporary git worktree and leaves none behind."""
+    import subprocess
+
+    from bench import ab
+
+    monkeypatch.chdir(tmp_path)  # the seed and the emulator's files go here
+
+    before = subprocess.run(["git", "-C", str(ab.HERE), "worktree", "list"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert ab.main(["--old", "HEAD", "--n", "200", "--reps", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| HEAD |" in table and "| this tree |" in table
+    assert subprocess.run(["git", "-C", str(ab.HERE), "worktree", "list"],
+                          capture_output=True, text=True, check=True).stdout == before  # fmt: skip
