@@ -7,12 +7,11 @@ unknown type 'choise' — use one of text, note, …``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sp_sync.config.settings import read_toml
-from sp_sync.domain.model import ColumnSpec, ColumnType, ListMapping, ListSpec
+from sp_sync.domain.model import ColumnSpec, ColumnType, ListMapping, ListSpec, Report
 from sp_sync.errors import ConfigError
 
 LIST_KEYS = frozenset({"title", "role", "site_url", "sync_key", "columns"})
@@ -94,8 +93,6 @@ def parse_mapping(data: dict[str, Any], label: str = "config/lists.toml") -> Lis
         raise ConfigError(problems)
     return ListMapping(lists=tuple(specs))
 
-
-Report = Callable[[str, str, str], None]
 
 
 def _columns(raw: Any, where: str, lists: dict[str, Any], bad: Report) -> list[ColumnSpec]:

@@ -45,10 +45,9 @@ from sp_sync.domain.model import (
     Lookup,
     Person,
     Record,
+    Report,
     Value,
 )
-
-Report = Callable[[str, str, str], None]  # (key, reason, what to do)
 
 
 class RuleError(ValueError):

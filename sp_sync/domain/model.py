@@ -6,11 +6,15 @@ come from a :class:`ListSpec`, which is loaded from ``config/lists.toml``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+
+Report = Callable[[str, str, str], None]
+"""``bad(key, reason, what to do)``: one problem found in a file being checked (the
+mapping, a job, a rule); checks report every problem at once through it."""
 
 
 class ColumnType(StrEnum):

@@ -9,17 +9,14 @@ else switches on the kind.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from sp_sync.domain.model import ListMapping, ListSpec
+from sp_sync.domain.model import Report as Report  # what the kinds check with
 from sp_sync.engine.context import RunContext
-
-Report = Callable[[str, str, str], None]
-"""``bad(key, reason, what to do)``: one problem in the job file being checked."""
 
 
 class KindParams(BaseModel):
@@ -58,10 +55,18 @@ class CheckEnv:
         if spec.role != "target":
             bad(key, f"list {value!r} has role {spec.role!r}",
                 f'{writer} only writes lists with role = "target" in the mapping')
-        elif not spec.sync_key_column:
-            bad(key, f"list {value!r} has no sync_key",
-                f'add sync_key = "SyncKey" to [lists.{value}] and run sp-sync provision')
+        else:
+            needs_sync_key(bad, key, spec)
         return spec
+
+
+def needs_sync_key(bad: Report, key: str, spec: ListSpec) -> bool:
+    """Report ``spec`` at ``key`` if it has no sync_key (sp-sync finds its rows by it)."""
+    if spec.sync_key_column:
+        return False
+    bad(key, f"list {spec.key!r} has no sync_key",
+        f'add sync_key = "SyncKey" to [lists.{spec.key}] and run sp-sync provision')
+    return True
 
 
 P = TypeVar("P", bound=KindParams)

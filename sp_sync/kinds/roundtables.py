@@ -46,7 +46,7 @@ from sp_sync.engine.context import RunContext
 from sp_sync.engine.notices import Notice, send_notices
 from sp_sync.engine.pipeline import Producer, pull_for, write
 from sp_sync.engine.records import StoreResolver, iter_records
-from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report
+from sp_sync.kinds.base import CheckEnv, JobKind, KindParams, Report, needs_sync_key
 
 ROUND_TABLES, TOPICS, ATTENDANCE = "round_tables", "topics", "attendance"
 DEPARTMENTS, USERS = "departments", "users"
@@ -317,9 +317,8 @@ def check_lists(env: CheckEnv, bad: Report, needs: dict[str, tuple[str, ...]],
             if col not in have:
                 bad("kind", f"list {key!r} has no column {col!r}",
                     f"map the column {col!r} of {spec.title!r} in the list mapping")
-        if key in written and not spec.sync_key_column:
-            bad("kind", f"list {key!r} has no sync_key",
-                f'add sync_key = "SyncKey" to [lists.{key}] and run sp-sync provision')
+        if key in written:
+            needs_sync_key(bad, "kind", spec)
 
 
 class RoundTablesKind(JobKind[RoundTablesParams]):
