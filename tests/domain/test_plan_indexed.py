@@ -16,6 +16,9 @@ from sp_sync.domain.plan import IndexEntry, Leftover, Plan, Scope, plan, plan_in
 from .test_plan import COLS, KEY, SPEC, fields_st
 
 DELETED_AT = datetime(2026, 11, 30, tzinfo=UTC)
+keys = st.sampled_from(["a", "b", " c", "c", "d", "", None, "2026-03-28T23:00:00Z"])
+ids = st.one_of(st.integers(1, 40).map(str), st.sampled_from(["x", "07", "a1"]))
+hashes = st.sampled_from(["true", "stale", "empty"])
 
 
 def index_of(items: Sequence[MirrorItem]) -> list[IndexEntry]:
@@ -35,44 +38,30 @@ class Loader:
         return {i: self.items[i] for i in ids if i in self.items}
 
 
-def same(a: Plan, b: Plan) -> None:
-    assert a.actions == b.actions
-    assert (a.unchanged, a.current_count, a.desired_count, a.duplicates) == (
-        b.unchanged, b.current_count, b.desired_count, b.duplicates
-    )
-    assert a.before == b.before
+Drawn = list[tuple[str, str | None, dict[str, Any], str, bool]]  # id, key, fields, hash, gone
+# What the planner properties draw (with drawn_case below); each test adds its own.
+DRAWN: dict[str, st.SearchStrategy[Any]] = {
+    "desired": st.lists(st.tuples(st.sampled_from(["a", "b", "c", " c", "d", "e"]), fields_st),
+                        max_size=7),
+    "current": st.lists(st.tuples(ids, keys, fields_st, hashes, st.booleans()), max_size=9,
+                        unique_by=lambda t: t[0]),
+    "copies": st.lists(st.booleans(), max_size=7),
+    "leftover": st.sampled_from(list(Leftover)),
+    "prefix": st.sampled_from(["", "c", "d"]),
+    "create_only": st.booleans(),
+    "recreate": st.booleans(),
+    "with_target": st.booleans(),
+}
 
 
-keys = st.sampled_from(["a", "b", " c", "c", "d", "", None, "2026-03-28T23:00:00Z"])
-ids = st.one_of(st.integers(1, 40).map(str), st.sampled_from(["x", "07", "a1"]))
-hashes = st.sampled_from(["true", "stale", "empty"])
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    desired=st.lists(st.tuples(st.sampled_from(["a", "b", "c", " c", "d", "e"]), fields_st),
-                     max_size=7),
-    current=st.lists(st.tuples(ids, keys, fields_st, hashes, st.booleans()), max_size=9,
-                     unique_by=lambda t: t[0]),
-    copies=st.lists(st.booleans(), max_size=7),
-    leftover=st.sampled_from(list(Leftover)),
-    prefix=st.sampled_from(["", "c", "d"]),
-    create_only=st.booleans(),
-    recreate=st.booleans(),
-    with_target=st.booleans(),
-)
-def test_indexed_plan_equals_the_full_plan(
-    desired: list[tuple[str, dict[str, Any]]],
-    current: list[tuple[str, str | None, dict[str, Any], str, bool]],
-    copies: list[bool],
-    leftover: Leftover,
-    prefix: str,
-    create_only: bool,
-    recreate: bool,
-    with_target: bool,
-) -> None:
+def drawn_case(
+    desired: list[tuple[str, dict[str, Any]]], current: Drawn, copies: list[bool],
+    leftover: Leftover, prefix: str, create_only: bool, recreate: bool,
+) -> tuple[list[DesiredRow], list[MirrorItem], Scope, set[str]]:
+    """The planners' inputs from what Hypothesis drew: desired rows, target items (exact
+    copies of some desired rows among them, so the hash shortcut is taken too), the scope
+    and the keys of rows a person deleted."""
     rows = [DesiredRow(k, f) for k, f in desired]  # repeated keys: the last one wins
-    # Exact copies of desired rows in the target, so the hash shortcut is taken too.
     pairs = enumerate(zip(desired, copies, strict=False))
     current = current + [(str(100 + n), k, f, "true", False) for n, ((k, f), c) in pairs if c]
     items = []
@@ -81,11 +70,36 @@ def test_indexed_plan_equals_the_full_plan(
         digest = {"true": content_hash(SPEC, stored), "stale": "h0", "empty": ""}[how]
         items.append(MirrorItem("target", item_id, f'"{{G{item_id}}},1"', stored, digest,
                                 deleted_at=DELETED_AT if gone else None))
-    target = SPEC if with_target else None
-
     scope = Scope(prefix, leftover, patch=lambda f: {"Title": "erledigt"},
                   create_only=frozenset({"Anzahl"} if create_only else ()), recreate=recreate)
-    gone = {k for _, k, _, _, dead in current if dead and k}
+    return rows, items, scope, {k for _, k, _, _, dead in current if dead and k}
+
+
+def same(a: Plan, b: Plan) -> None:
+    assert a.actions == b.actions
+    assert (a.unchanged, a.current_count, a.desired_count, a.duplicates) == (
+        b.unchanged, b.current_count, b.desired_count, b.duplicates
+    )
+    assert a.before == b.before
+
+
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**DRAWN)
+def test_indexed_plan_equals_the_full_plan(
+    desired: list[tuple[str, dict[str, Any]]],
+    current: Drawn,
+    copies: list[bool],
+    leftover: Leftover,
+    prefix: str,
+    create_only: bool,
+    recreate: bool,
+    with_target: bool,
+) -> None:
+    rows, items, scope, gone = drawn_case(desired, current, copies, leftover, prefix,
+                                          create_only, recreate)
+    target = SPEC if with_target else None
     full = plan(rows, items, KEY, COLS, scope, target=target, gone=gone)
     load = Loader(items)
     light, kept = plan_indexed(iter(rows), index_of(items), load, KEY, COLS, scope,

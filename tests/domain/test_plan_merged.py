@@ -10,19 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sp_sync.domain.model import ActionKind, DesiredRow, MirrorItem
-from sp_sync.domain.normalize import canonicalizer, content_hash
+from sp_sync.domain.normalize import canonicalizer
 from sp_sync.domain.plan import (
     IndexEntry,
     Leftover,
-    Scope,
     SortedRow,
     Unsorted,
     plan,
     plan_merged,
 )
 
-from .test_plan import COLS, KEY, SPEC, fields_st
-from .test_plan_indexed import DELETED_AT, Loader, hashes, ids, index_of, keys, same
+from .test_plan import COLS, KEY, SPEC
+from .test_plan_indexed import DRAWN, Drawn, Loader, drawn_case, index_of, same
 
 CANON = canonicalizer(KEY)
 
@@ -51,22 +50,10 @@ def index_by_key(items: list[MirrorItem]) -> list[IndexEntry]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    desired=st.lists(st.tuples(st.sampled_from(["a", "b", "c", " c", "d", "e"]), fields_st),
-                     max_size=7),
-    current=st.lists(st.tuples(ids, keys, fields_st, hashes, st.booleans()), max_size=9,
-                     unique_by=lambda t: t[0]),
-    copies=st.lists(st.booleans(), max_size=7),
-    leftover=st.sampled_from(list(Leftover)),
-    prefix=st.sampled_from(["", "c", "d"]),
-    create_only=st.booleans(),
-    recreate=st.booleans(),
-    with_target=st.booleans(),
-    limit=st.one_of(st.none(), st.integers(1, 6)),
-)
+@given(**DRAWN, limit=st.one_of(st.none(), st.integers(1, 6)))
 def test_merged_plan_equals_the_full_plan(
     desired: list[tuple[str, dict[str, Any]]],
-    current: list[tuple[str, str | None, dict[str, Any], str, bool]],
+    current: Drawn,
     copies: list[bool],
     leftover: Leftover,
     prefix: str,
@@ -75,20 +62,10 @@ def test_merged_plan_equals_the_full_plan(
     with_target: bool,
     limit: int | None,
 ) -> None:
-    rows = [DesiredRow(k, f) for k, f in desired]  # repeated keys: the last one wins
-    pairs = enumerate(zip(desired, copies, strict=False))
-    current = current + [(str(100 + n), k, f, "true", False) for n, ((k, f), c) in pairs if c]
-    items = []
-    for item_id, key, fields, how, gone in current:
-        stored = ({KEY: key} if key is not None else {}) | fields
-        digest = {"true": content_hash(SPEC, stored), "stale": "h0", "empty": ""}[how]
-        items.append(MirrorItem("target", item_id, f'"{{G{item_id}}},1"', stored, digest,
-                                deleted_at=DELETED_AT if gone else None))
+    rows, items, scope, gone = drawn_case(desired, current, copies, leftover, prefix,
+                                          create_only, recreate)
     items.sort(key=by_id)  # the store's item order, which plan() keeps
     target = SPEC if with_target else None
-    scope = Scope(prefix, leftover, patch=lambda f: {"Title": "erledigt"},
-                  create_only=frozenset({"Anzahl"} if create_only else ()), recreate=recreate)
-    gone = {k for _, k, _, _, dead in current if dead and k}
 
     full = plan(rows, items, KEY, COLS, scope, target=target, gone=gone)
     load = Loader(items)
