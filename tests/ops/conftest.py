@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from sp_sync.emulator import Emulator
+from sp_sync.emulator.seeds.demo import demo_seed
+from tests.e2e.conftest import MONDAY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,3 +65,19 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     return values
+
+
+@pytest.fixture
+def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+        ) -> Iterator[Emulator]:
+    """The demo tenant before `sp-sync provision` (no ProjekteOeffentlich), with the
+    environment of a CLI run against it (its state store in ``tmp_path``)."""
+    seed = demo_seed(MONDAY)
+    site = seed["sites"][0]
+    site["lists"] = [lst for lst in site["lists"] if lst["displayName"] != "ProjekteOeffentlich"]
+    with Emulator(seed=seed, state_dir=tmp_path / "emu") as emulator:
+        for key, value in emulator.info.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("SP_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+        monkeypatch.setenv("SP_SYNC_JOBS_DIR", str(REPO / "jobs"))
+        yield emulator

@@ -4,32 +4,11 @@ provision --dry-run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from sp_sync.app.cli import app
 from sp_sync.emulator import Emulator
-from sp_sync.emulator.seeds.demo import demo_seed
-from tests.e2e.conftest import MONDAY
-
-from .conftest import REPO
-
-
-@pytest.fixture
-def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
-        ) -> Iterator[Emulator]:
-    seed = demo_seed(MONDAY)
-    site = seed["sites"][0]
-    site["lists"] = [lst for lst in site["lists"] if lst["displayName"] != "ProjekteOeffentlich"]
-    with Emulator(seed=seed, state_dir=tmp_path / "emu") as emulator:
-        for key, value in emulator.info.env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("SP_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-        monkeypatch.setenv("SP_SYNC_JOBS_DIR", str(REPO / "jobs"))
-        yield emulator
 
 
 def _cli(*args: str) -> tuple[int, str]:
