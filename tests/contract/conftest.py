@@ -7,17 +7,15 @@ test gets its own schema, dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from sp_sync.adapters.store import MemoryStore
-from sp_sync.adapters.store.sql import SqlStore, normalise_url
+from sp_sync.adapters.store.sql import SqlStore
 from sp_sync.ports import StateStore
 
 POSTGRES_URL = os.environ.get("SP_SYNC_TEST_POSTGRES_URL")
@@ -35,19 +33,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh schema in the test database, dropped after the test."""
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield name
-    engine = sa.create_engine(normalise_url(POSTGRES_URL))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    engine.dispose()
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from email.policy import SMTP
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from sp_sync.render.mail import Rendered, build_message
 from tests.digest.dataset import NOW
@@ -50,20 +47,6 @@ def _worker(url: str, schema: str, port: int, go: Any, out: Any) -> None:
         out.put({"flushed": flushed, "stats": stats, "again": again})
     finally:
         store.close()
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    if not POSTGRES_URL:
-        pytest.skip("SP_SYNC_TEST_POSTGRES_URL is not set")
-    from sp_sync.adapters.store.sql import normalise_url
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    yield name
-    engine = sa.create_engine(normalise_url(POSTGRES_URL))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    engine.dispose()
 
 
 def test_processes_on_one_postgres_send_each_key_once(pg_schema: str) -> None:
