@@ -7,6 +7,7 @@ The mail side (transports, the exactly-once mailer, digest sources) is wired in
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
@@ -41,17 +42,17 @@ class MailParams(KindParams):
     # Wait this long after the due time for fresh data, then send with a warning.
     send_stale_after_minutes: int | None = Field(default=None, ge=0)
 
+    @abstractmethod
     def send(self, run: MailRun) -> dict[str, Any]:
         """Send (or, in a dry run, plan and preview) what is due; the run's figures."""
-        raise NotImplementedError
 
+    @abstractmethod
     def preview(self, run: MailRun, out: Path, period: str | None) -> Path:
         """Render the job's mails below ``out`` without sending; the file or folder."""
-        raise NotImplementedError
 
+    @abstractmethod
     def due(self, slot: tuple[int, int, int], tz: str) -> str:
         """When the job's mail is due, in words (for ``check``)."""
-        raise NotImplementedError
 
 
 class DigestParams(MailParams):
