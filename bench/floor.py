@@ -66,7 +66,7 @@ def fetch_bodies(info: dict[str, Any]) -> list[bytes]:
 
 def floor(bodies: Sequence[bytes], db: Path) -> float:
     """CPU seconds of the bare minimum (see the module docstring)."""
-    from sp_sync.adapters.graph.wire import _bounds_problem
+    from sp_sync.adapters.graph.wire import _item_problem, decode_json
     from sp_sync.domain.jsontext import dumps
     from sp_sync.domain.normalize import content_hasher
 
@@ -84,8 +84,8 @@ def floor(bodies: Sequence[bytes], db: Path) -> float:
     cpu0 = time.process_time()
     for body in bodies:
         rows = []
-        for v in json.loads(body)["value"]:
-            if _bounds_problem(v, MAX_DEPTH, MAX_CHARS) is not None:
+        for v in decode_json(body)["value"]:
+            if _item_problem(v, MAX_DEPTH, MAX_CHARS) is not None:
                 continue
             fields = dict(v["fields"])
             etag = fields.pop("@odata.etag", None)
@@ -105,11 +105,11 @@ class _Bodies:
         self.bodies = bodies
 
     def delta(self, ref: Any, select: Sequence[str], cursor: str | None) -> Iterator[Any]:
-        from sp_sync.adapters.graph.wire import raw_items
+        from sp_sync.adapters.graph.wire import decode_json, raw_items
         from sp_sync.ports import DeltaPage
 
         for body in self.bodies:
-            page = json.loads(body)
+            page = decode_json(body)
             items, bad = raw_items(page.get("value"), MAX_DEPTH, MAX_CHARS)
             yield DeltaPage(items=items, next_link=page.get("@odata.nextLink"),
                             delta_link=page.get("@odata.deltaLink"),

@@ -116,7 +116,7 @@ class ListMapping:
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built once per item of every page
 class RawItem:
     """A list item as Graph returns it; ``fields`` is keyed by internal field name."""
 
@@ -130,7 +130,7 @@ class RawItem:
     deleted: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built once per item of every page
 class MirrorItem:
     """A list item as the state store keeps it."""
 

@@ -116,3 +116,25 @@ def test_a_page_whose_value_is_not_a_list_is_refused_whole() -> None:
     with pytest.raises(BadResponse, match="not a list"):
         raw_items({"0": {"id": "1"}})
     assert raw_items(None) == ([], [])
+
+
+def test_the_bounds_apply_to_what_is_kept_of_an_item() -> None:
+    from sp_sync.adapters.graph.wire import raw_items
+
+    deep: object = "x"
+    for _ in range(40):
+        deep = {"a": deep}
+    page = [
+        # Dropped unread by raw_item: not poison.
+        {"id": "1", "fields": {"Title": "gut"}, "parentReference": {"siteId": "s" * 20},
+         "contentType": deep},
+        {"id": "2", "fields": {"Title": "gut"}, "webUrl": "u" * 20},
+        {"id": "3", "fields": {"Title": "gut"}, "lastModifiedBy": {"user": deep}},
+        {"id": "4" * 20, "fields": {"Title": "gut"}},
+    ]
+    items, poisoned = raw_items(page, max_depth=32, max_chars=15)
+    assert [i.id for i in items] == ["1"]
+    reasons = {p.id: p.reason for p in poisoned}
+    assert reasons["2"].startswith("a text value of 20 characters")
+    assert "nested deeper than 32" in reasons["3"]
+    assert reasons["4" * 20].startswith("a text value of 20 characters")

@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -40,6 +39,7 @@ from sp_sync import crashpoints
 from sp_sync.adapters.graph.auth import TokenProvider
 from sp_sync.adapters.graph.config import GraphConfig
 from sp_sync.adapters.graph.errors import AmbiguousRequest, response_error
+from sp_sync.adapters.graph.wire import decode_json
 from sp_sync.errors import BadResponse, BudgetExhausted, TransientError
 from sp_sync.ports import RequestStats, active_meter, charge
 
@@ -331,7 +331,7 @@ class HttpPolicy:
         if "json" not in ctype.lower():
             return False
         try:
-            setattr(resp, _JSON_ATTR, json.loads(resp.content))
+            setattr(resp, _JSON_ATTR, decode_json(resp.content))
         except ValueError:
             return False
         except RecursionError:  # nesting deeper than the decoder goes: never valid Graph
@@ -348,7 +348,7 @@ class HttpPolicy:
         """The parsed body of a response returned by ``send`` (parsed once)."""
         if hasattr(resp, _JSON_ATTR):
             return getattr(resp, _JSON_ATTR)
-        return resp.json() if resp.content else None
+        return decode_json(resp.content) if resp.content else None
 
 
 def _short(url: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
 import queue
 import re
@@ -30,6 +29,7 @@ from sp_sync.adapters.graph.sites import ID_MAX_AGE, GraphSites
 from sp_sync.adapters.graph.wire import (
     Poisoned,
     column_info,
+    decode_json,
     expand_fields,
     odata_literal,
     peek_next_link,
@@ -153,7 +153,7 @@ class GraphLists(GraphSites):
         """A fetched page decoded as :meth:`_fetch` would; one that is not JSON (a proxy's
         page, a cut body) is read again the ordinary way, which retries it."""
         try:
-            body = json.loads(fetched.content) if "json" in fetched.content_type.lower() else None
+            body = decode_json(fetched.content) if "json" in fetched.content_type.lower() else None
         except (ValueError, RecursionError):
             body = None
         if not isinstance(body, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,9 +11,27 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import msgspec
+
 from sp_sync.domain.model import RawItem
 from sp_sync.errors import BadResponse
 from sp_sync.ports import ColumnInfo
+
+_decode_fast = msgspec.json.Decoder().decode
+
+
+def decode_json(content: bytes | str) -> Any:
+    """``json.loads(content)``, about twice as fast on Graph's pages.
+
+    msgspec decodes what it reads exactly as :mod:`json` does (the same values, big
+    integers and all); what it refuses — ``NaN``, a lone surrogate escape, ``1e400``,
+    nesting beyond its depth — :mod:`json` decodes, or refuses with its own error, as
+    before. So every caller sees ``json.loads``'s results and errors.
+    """
+    try:
+        return _decode_fast(content)
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(content)
 
 
 def parse_dt(value: Any) -> datetime | None:
@@ -80,8 +99,11 @@ class Poisoned:
 _SCALARS = frozenset({int, float, bool, type(None)})
 
 
-def _bounds_problem(value: Any, max_depth: int, max_chars: int) -> str | None:
-    """Why ``value`` breaks the bounds, or ``None``. Iterative: no recursion to blow.
+def _bounds_problem(
+    value: Any, max_depth: int, max_chars: int, depth: int = 1
+) -> str | None:
+    """Why ``value`` (at nesting level ``depth``) breaks the bounds, or ``None``.
+    Iterative: no recursion to blow.
 
     Runs once per item of every page, so it looks at each container once and checks its
     texts (keys and values) in the same loop; scalars cost one type test.
@@ -89,7 +111,7 @@ def _bounds_problem(value: Any, max_depth: int, max_chars: int) -> str | None:
     too_long = "a text value of {:,} characters (limit {:,})"
     if isinstance(value, str):
         return too_long.format(len(value), max_chars) if len(value) > max_chars else None
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, depth)]
     push = stack.append
     while stack:
         node, depth = stack.pop()
@@ -119,6 +141,24 @@ def _bounds_problem(value: Any, max_depth: int, max_chars: int) -> str | None:
     return None
 
 
+# What raw_item keeps of an item, its fields first. The rest (parentReference,
+# contentType …) is dropped unread: its decoding was bounded by the response's size.
+_KEPT = ("fields", "id", "eTag", "webUrl", "createdDateTime", "lastModifiedDateTime",
+         "lastModifiedBy")
+
+
+def _item_problem(v: Mapping[str, Any], max_depth: int, max_chars: int) -> str | None:
+    """Why an item breaks the bounds, or ``None``: what sp-sync keeps of it is checked
+    (each at level 2, the item being level 1)."""
+    for key in _KEPT:
+        value = v.get(key)
+        if value is not None:
+            problem = _bounds_problem(value, max_depth, max_chars, 2)
+            if problem is not None:
+                return problem
+    return None
+
+
 def raw_items(
     values: Any, max_depth: int = 32, max_chars: int = 1_000_000
 ) -> tuple[list[RawItem], list[Poisoned]]:
@@ -140,7 +180,7 @@ def raw_items(
             continue
         raw_id = v.get("id")
         item_id = str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else None
-        problem = _bounds_problem(v, max_depth, max_chars)
+        problem = _item_problem(v, max_depth, max_chars)
         if problem is None and not isinstance(v.get("fields", {}), (Mapping, type(None))):
             problem = "its fields are not an object"
         if problem is None:
