@@ -154,36 +154,27 @@ def _count(stats: dict[str, Any], status: str) -> None:
 class _Run:
     """One run of one mail job: sanitised data, recipient checks, delivery or plan."""
 
-    def __init__(self, store: StateStore, mailer: Mailer | None, sources: DigestSources,
-                 ctx: MailContext, job: str, now: datetime, dry_run: bool,
-                 preview_dir: Path | None) -> None:
-        self.store = store
-        self.mailer = mailer
-        self.sources = sources
-        self.ctx = ctx
-        self.job = job
-        self.now = now
-        self.dry_run = dry_run
-        self.preview_dir = preview_dir
+    def __init__(self, mail: MailRun) -> None:
+        self.mail = mail
         self.stats = _new_stats()
         self.problems: list[DataProblem] = []
         self.skipped: list[dict[str, str]] = []
         self.planned: list[dict[str, Any]] = []
         self._records: dict[str, list[Record]] | None = None
-        if dry_run:
+        if mail.dry_run:
             self.stats["dry_run"] = True
 
     # ------------------------------------------------------------------ data
 
     def records(self) -> dict[str, list[Record]]:
         if self._records is None:
-            self._records, found = sanitise_records(self.sources.load())
+            self._records, found = sanitise_records(self.mail.sources.load())
             self.problems.extend(found)
         return self._records
 
     def display(self) -> DisplayFn:
-        return safe_display(self.sources.display or make_display(self.records(), self.ctx.tz),
-                            self.problems)
+        made = self.mail.sources.display or make_display(self.records(), self.mail.ctx.tz)
+        return safe_display(made, self.problems)
 
     def live_people(self) -> set[str] | None:
         """Addresses of people who still exist (``None``: the users list is not known)."""
@@ -194,22 +185,22 @@ class _Run:
 
     def stale_lists(self) -> list[str]:
         """Lists the job reads that were not synced within the freshness window."""
-        if self.ctx.fresh_within is None:
+        if self.mail.ctx.fresh_within is None:
             return []
-        last = self.sources.last_sync()
+        last = self.mail.sources.last_sync()
         return sorted(k for k in DIGEST_LISTS if k in last and (
-            (at := last[k]) is None or self.now - at > self.ctx.fresh_within))
+            (at := last[k]) is None or self.mail.now - at > self.mail.ctx.fresh_within))
 
     def never_synced(self) -> bool:
-        last = self.sources.last_sync()
-        return self.ctx.fresh_within is not None and any(
+        last = self.mail.sources.last_sync()
+        return self.mail.ctx.fresh_within is not None and any(
             last[k] is None for k in DIGEST_LISTS if k in last)
 
     # ------------------------------------------------------------------ recipients
 
     def recipient(self, value: object, from_list: bool) -> str | None:
         """The address to mail, or ``None`` (skipped, counted and reported)."""
-        address, why = check_recipient(value, self.ctx.recipient_domains)
+        address, why = check_recipient(value, self.mail.ctx.recipient_domains)
         if address is not None and from_list:
             people = self.live_people()
             if people is not None and address not in people:
@@ -218,7 +209,7 @@ class _Run:
             self.stats["recipients_skipped"] += 1
             if len(self.skipped) < MAX_REPORTED:
                 self.skipped.append({"recipient": mask(value), "reason": why or ""})
-            log.warning("%s: not mailing %r: %s", self.job, mask(value), why)
+            log.warning("%s: not mailing %r: %s", self.mail.job, mask(value), why)
         return address
 
     # ------------------------------------------------------------------ mail
@@ -229,11 +220,11 @@ class _Run:
         try:
             rendered = render()
             attachment = ics() if ics is not None else None
-            message = self.ctx.renderer.message(rendered, self.ctx.sender, recipient,
-                                                sync_key(self.job, period, recipient),
-                                                ics=attachment, date=self.now)
+            message = self.mail.ctx.renderer.message(rendered, self.mail.ctx.sender, recipient,
+                                                sync_key(self.mail.job, period, recipient),
+                                                ics=attachment, date=self.mail.now)
         except Exception as exc:  # one recipient's bad data never stops the others
-            log.exception("%s: mail for %s (%s) could not be built", self.job, recipient,
+            log.exception("%s: mail for %s (%s) could not be built", self.mail.job, recipient,
                           period)
             self.problems.append(DataProblem("", "", "", f"mail for {mask(recipient)} "
                                              f"({period}) not built: {exc!r}"))
@@ -243,22 +234,22 @@ class _Run:
         def build() -> EmailMessage:
             return message
 
-        if self.dry_run:
+        if self.mail.dry_run:
             return self._plan(period, recipient, rendered, late, build)
-        assert self.mailer is not None
-        status = self.mailer.deliver(self.job, period, recipient, build)
+        assert self.mail.mailer is not None
+        status = self.mail.mailer.deliver(self.mail.job, period, recipient, build)
         _count(self.stats, status)
         return status
 
     def _plan(self, period: str, recipient: str, rendered: Rendered, late: bool,
               build: Callable[[], EmailMessage]) -> str:
-        entry = self.store.outbox_get(self.job, period, recipient.lower())
+        entry = self.mail.store.outbox_get(self.mail.job, period, recipient.lower())
         status = "already_sent" if entry is not None and entry.status == "sent" else "would_send"
-        plan: dict[str, Any] = {"job": self.job, "period": period, "recipient": recipient,
+        plan: dict[str, Any] = {"job": self.mail.job, "period": period, "recipient": recipient,
                                 "subject": rendered.subject, "late": late, "status": status}
-        if self.preview_dir is not None:
-            self.preview_dir.mkdir(parents=True, exist_ok=True)
-            base = self.preview_dir / _slug(f"{self.job}-{period}-{recipient}")
+        if self.mail.preview_dir is not None:
+            self.mail.preview_dir.mkdir(parents=True, exist_ok=True)
+            base = self.mail.preview_dir / _slug(f"{self.mail.job}-{period}-{recipient}")
             base.with_suffix(".html").write_text(rendered.html, encoding="utf-8")
             base.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
             base.with_suffix(".eml").write_bytes(bytes(build()))
@@ -267,8 +258,8 @@ class _Run:
         return "planned"
 
     def ledger_put(self, period: str, status: str, detail: Mapping[str, Any]) -> None:
-        if not self.dry_run:
-            self.store.ledger_put(self.job, period, status, self.now, detail)
+        if not self.mail.dry_run:
+            self.mail.store.ledger_put(self.mail.job, period, status, self.mail.now, detail)
 
     # ------------------------------------------------------------------ periods
 
@@ -278,36 +269,37 @@ class _Run:
         ``True``: the job has history from before this rule (no limit); ``None``: no list
         it reads was ever synced (nothing is due yet).
         """
-        record = self.store.ledger_get(self.job + START_SUFFIX, "first-data")
+        record = self.mail.store.ledger_get(self.mail.job + START_SUFFIX, "first-data")
         if record is not None:
             at = record.get("at")
             return at if isinstance(at, datetime) else True
-        if self.store.ledger_periods(self.job):
+        if self.mail.store.ledger_periods(self.mail.job):
             return True
         if self.never_synced():
             return None
-        if not self.dry_run:
-            self.store.ledger_put(self.job + START_SUFFIX, "first-data", "anchor", self.now,
-                                  {"why": "the first period is the first one due after "
-                                          "the first synced data"})
-        return self.now
+        if not self.mail.dry_run:
+            m = self.mail
+            m.store.ledger_put(m.job + START_SUFFIX, "first-data", "anchor", m.now,
+                               {"why": "the first period is the first one due after "
+                                       "the first synced data"})
+        return self.mail.now
 
-    def due(self, catch_up_weeks: int, late_after: timedelta) -> list[DuePeriod]:
+    def due(self, catch_up_weeks: int) -> list[DuePeriod]:
         """Periods to send now: from the ledger, the job's slot and the first data."""
         first = self.first_data()
         if first is None:
             self.wait(None, "no list this job reads has been synchronised yet")
             return []
-        weekday, hour, minute = self.ctx.slot
-        to_send, skipped = due_periods(_last_settled(self.store, self.job), self.now,
-                                       self.ctx.tz, catch_up_weeks, late_after, weekday,
-                                       hour, minute)
+        m = self.mail
+        weekday, hour, minute = m.ctx.slot
+        to_send, skipped = due_periods(_last_settled(m.store, m.job), m.now, m.ctx.tz,
+                                       catch_up_weeks, m.late_after, weekday, hour, minute)
         if isinstance(first, datetime):
             # Periods whose send window closed before sp-sync had any data never existed
             # for this installation: neither sent late nor recorded as skipped.
-            to_send = [d for d in to_send if d.scheduled + late_after >= first]
+            to_send = [d for d in to_send if d.scheduled + m.late_after >= first]
             skipped = [p for p in skipped
-                       if scheduled_at(p, self.ctx.tz, weekday, hour, minute) + late_after
+                       if scheduled_at(p, m.ctx.tz, weekday, hour, minute) + m.late_after
                        >= first]
         self.skip(skipped)
         return to_send
@@ -317,48 +309,50 @@ class _Run:
         stale = self.stale_lists()
         if not stale:
             return True, ()
-        deadline = due_at + self.ctx.send_stale_after
-        if self.now < deadline:
-            self.wait(what, f"lists not synchronised within {self.ctx.fresh_within}: "
+        deadline = due_at + self.mail.ctx.send_stale_after
+        if self.mail.now < deadline:
+            self.wait(what, f"lists not synchronised within {self.mail.ctx.fresh_within}: "
                             f"{', '.join(stale)}; sending anyway, with a warning, from "
                             f"{deadline.isoformat()}")
             return False, ()
-        log.warning("%s: %s goes out with stale data (%s)", self.job, what, ", ".join(stale))
+        log.warning("%s: %s goes out with stale data (%s)", self.mail.job, what, ", ".join(stale))
         self.stats["stale_lists"] = stale
         return True, tuple(stale)
 
     def wait(self, what: str | None, why: str) -> None:
-        log.warning("%s: waiting%s: %s", self.job, f" with {what}" if what else "", why)
+        log.warning("%s: waiting%s: %s", self.mail.job, f" with {what}" if what else "", why)
         self.stats.setdefault("waiting", []).append(
             {"period": what, "reason": why} if what else {"reason": why})
 
     def skip(self, skipped: Sequence[str]) -> None:
         for p in skipped:
             log.warning("%s: period %s was missed while sp-sync was down; recorded as "
-                        "skipped", self.job, p)
+                        "skipped", self.mail.job, p)
             self.ledger_put(p, "skipped", {"reason": "missed while down"})
         self.stats["skipped"] = len(skipped)
 
     def settle(self, due: DuePeriod, recipients: Collection[str],
                statuses: Sequence[str]) -> str | None:
         """Write the period's ledger entry when its outcome is known."""
-        if self.dry_run:
+        if self.mail.dry_run:
             return None
-        assert self.mailer is not None
-        return _settle(self.store, self.mailer, self.job, due, recipients, statuses, self.now,
+        m = self.mail
+        assert m.mailer is not None
+        return _settle(m.store, m.mailer, m.job, due, recipients, statuses, m.now,
                        self.ledger_put)
 
     def finish(self) -> dict[str, Any]:
         self.stats["data_problems"] = len(self.problems)
         if self.problems:
             self.stats["problems"] = [p.as_dict() for p in self.problems[:MAX_REPORTED]]
-            log.warning("%s: %d data problem(s) in the lists it reads, e.g. %s", self.job,
+            log.warning("%s: %d data problem(s) in the lists it reads, e.g. %s", self.mail.job,
                         len(self.problems), self.problems[0].as_dict())
         if self.skipped:
             self.stats["skipped_recipients"] = self.skipped
-        if self.dry_run:
+        if self.mail.dry_run:
             self.stats["planned_mails"] = self.planned
-            self.stats["preview_dir"] = str(self.preview_dir) if self.preview_dir else None
+            folder = self.mail.preview_dir
+            self.stats["preview_dir"] = str(folder) if folder else None
         return self.stats
 
 
@@ -453,8 +447,9 @@ def run_weekly_digest(
     if not recipients:
         raise ConfigError(f"job {job!r} has no recipients: set `recipients` in its job file "
                           "or the DTC recipients in the settings")
-    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
-    for due in run.due(catch_up_weeks, late_after):
+    run = _Run(MailRun(store, mailer, sources, ctx, job, now, late_after, dry_run,
+                       preview_dir))
+    for due in run.due(catch_up_weeks):
         go, stale = run.fresh_enough(due.scheduled, due.period)
         if not go:
             run.stats["periods"].append({"period": due.period, "status": "waiting"})
@@ -509,8 +504,9 @@ def run_personal_digests(
     if audience not in ("leads", "coordinators"):
         raise ValueError(f"unknown audience {audience!r}; expected leads or coordinators")
     job = job or f"{audience[:-1]}-digests"
-    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
-    dues = run.due(catch_up_weeks, late_after) if not (dry_run and preview_period) else [
+    run = _Run(MailRun(store, mailer, sources, ctx, job, now, late_after, dry_run,
+                       preview_dir))
+    dues = run.due(catch_up_weeks) if not (dry_run and preview_period) else [
         DuePeriod(preview_period, scheduled_at(preview_period, ctx.tz, *ctx.slot), False)]
     for due in dues:
         go, stale = run.fresh_enough(due.scheduled, due.period)
@@ -582,7 +578,8 @@ def run_reminders(
     preview_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Reminders with a calendar file; each (event date, recipient) once."""
-    run = _Run(store, mailer, sources, ctx, job, now, dry_run, preview_dir)
+    run = _Run(MailRun(store, mailer, sources, ctx, job, now, late_after, dry_run,
+                       preview_dir))
     if run.never_synced():
         run.wait(None, "no list this job reads has been synchronised yet")
         return run.finish()
