@@ -152,10 +152,11 @@ def _item_problem(v: Mapping[str, Any], max_depth: int, max_chars: int) -> str |
     (each at level 2, the item being level 1)."""
     for key in _KEPT:
         value = v.get(key)
-        if value is not None:
-            problem = _bounds_problem(value, max_depth, max_chars, 2)
-            if problem is not None:
-                return problem
+        if value is None or (type(value) is str and len(value) <= max_chars):
+            continue  # the usual case, without a call
+        problem = _bounds_problem(value, max_depth, max_chars, 2)
+        if problem is not None:
+            return problem
     return None
 
 
