@@ -6,7 +6,8 @@ Reads the delta pages of an N-item list from a local emulator once and keeps the
 in memory, then measures client CPU (best of ``--repeat``) without the wire:
 
 * **floor**: the least a first sync must do with those bodies, in plain CPython and
-  none of sp-sync's own types: decode the JSON, check every value against the bounds,
+  none of sp-sync's own types: decode the JSON (with the adapter's decoder), check what
+  is kept of every item against the bounds,
   hash the mapped columns' canonical form (sp-sync's hasher: the stored digests must not
   change), encode each item's fields as JSON text, and insert the rows into a SQLite
   ``items`` table with the state store's indexes (one ``executemany`` per page, one
