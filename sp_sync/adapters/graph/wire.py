@@ -48,7 +48,7 @@ def parse_dt(value: Any) -> datetime | None:
 
 
 def _person(identity: Any) -> str | None:
-    if not isinstance(identity, Mapping):
+    if identity is None or not isinstance(identity, Mapping):  # None: delta has none
         return None
     user = identity.get("user")
     if not isinstance(user, Mapping):
