@@ -67,6 +67,12 @@ def test_the_floor_does_the_same_work_as_the_pull(tmp_path: Path) -> None:
 
     with InProcessEmulator(make_seed(N)) as emu:
         bodies = floor.fetch_bodies(emu.info)
+        assert floor.wire_cpu(emu.info, 1) > 0
+    assert len(bodies) == math.ceil(N / PAGE)
+    steps = dict(floor.stages(bodies, 1))
+    assert {"JSON decoding (msgspec)", "RawItems (bounds included)", "  content hash",
+            "transaction (compare, rows, SQLite, commit)"} <= set(steps)
+    assert all(cpu >= 0 for cpu in steps.values())
     assert floor.floor(bodies, tmp_path / "floor.db") >= 0
     assert floor.ours(bodies, tmp_path / "ours.db") >= 0
 
