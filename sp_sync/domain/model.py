@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 Report = Callable[[str, str, str], None]
 """``bad(key, reason, what to do)``: one problem found in a file being checked (the
@@ -116,9 +116,13 @@ class ListMapping:
 
 
 
-@dataclass(frozen=True, slots=True)  # slots: built once per item of every page
-class RawItem:
-    """A list item as Graph returns it; ``fields`` is keyed by internal field name."""
+class RawItem(NamedTuple):
+    """A list item as Graph returns it; ``fields`` is keyed by internal field name.
+
+    A named tuple, not a frozen dataclass: built once per item of every page, and a
+    frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) costs about
+    8,000 instructions more per item (callgrind; docs/performance.md). Immutable all the
+    same; ``_replace`` makes a changed copy."""
 
     id: str
     etag: str | None
@@ -130,9 +134,8 @@ class RawItem:
     deleted: bool = False
 
 
-@dataclass(frozen=True, slots=True)  # slots: built once per item of every page
-class MirrorItem:
-    """A list item as the state store keeps it."""
+class MirrorItem(NamedTuple):
+    """A list item as the state store keeps it (a named tuple, as :class:`RawItem`)."""
 
     list_key: str
     id: str

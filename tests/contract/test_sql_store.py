@@ -296,7 +296,6 @@ def _head() -> str:
 
 def test_sqlite_upsert_stores_the_same_text_as_the_sqlalchemy_statement(tmp_path: Path) -> None:
     """The fast row path (fields JSON, datetimes as text) against SQLAlchemy's own insert."""
-    from dataclasses import replace
     from datetime import timedelta, timezone
 
     from sp_sync.adapters.store.tables import items as items_table
@@ -318,7 +317,7 @@ def test_sqlite_upsert_stores_the_same_text_as_the_sqlalchemy_statement(tmp_path
         for i in range(60)
     ]
     # Every other row's fields as the pull hands them over: JSON text, written as it is.
-    handed = [replace(r, fields=JsonObject.of(r.fields)) if i % 2 else r
+    handed = [r._replace(fields=JsonObject.of(r.fields)) if i % 2 else r
               for i, r in enumerate(rows)]
     fast_db, ref_db = tmp_path / "fast.db", tmp_path / "ref.db"
     with SqlStore(f"sqlite:///{fast_db}") as fast, fast.list_sync("l") as tx:

@@ -40,8 +40,7 @@ def _utcnow() -> datetime:
 
 
 def _stored_item(item: MirrorItem) -> MirrorItem:
-    return replace(
-        item,
+    return item._replace(
         fields=json_copy(dict(item.fields)),
         modified=as_utc_opt(item.modified),
         deleted_at=as_utc_opt(item.deleted_at),
@@ -98,7 +97,7 @@ class _MemoryTransaction:
         for item_id in item_ids:
             current = self._current(item_id)
             if current is not None and current.deleted_at is None:
-                self.items[item_id] = replace(current, deleted_at=at)
+                self.items[item_id] = current._replace(deleted_at=at)
 
     def record_changes(self, changes: Sequence[FieldChange]) -> None:
         self.changes.extend(_stored_change(c) for c in changes)
