@@ -286,35 +286,41 @@ class _Pull:
                               kind="deleted")]
             tx.record_changes(gone)
 
-    def fields(self, entry: _Entry, prev: _Known | None) -> tuple[JsonObject, str]:
-        """The item's fields and content hash; skipped columns' values carried over from
-        the mirror (so the hash was left for now)."""
-        text, digest = entry[_TEXT], entry[_HASH]
-        if digest:
-            return JsonObject(text), digest
+    def carried(self, text: str, prev: _Known | None) -> tuple[JsonObject, str]:
+        """Fields prepared without the skipped columns: their values carried over from
+        the mirror, then hashed (``prepare`` left the hash for now)."""
         fields: dict[str, Any] = json.loads(text)
         if prev is not None:
             fields.update({k: prev.fields[k] for k in self.kept if k in prev.fields})
         return JsonObject.of(fields), self.hash(fields)
 
     def upsert(self, tx: ListSyncTransaction, entry: _Entry) -> None:
-        item_id, etag, _, _, web_url, at_text, by, _ = entry
+        # Runs once per item of a first sync: one path, few calls (docs/performance.md).
+        item_id, etag, text, digest, web_url, at_text, by, _ = entry
         prev = self.known(item_id)
-        fields, digest = self.fields(entry, prev)
-        if prev is not None and prev.live and prev.hash == digest and prev.etag == etag:
-            return
+        if digest:
+            fields = JsonObject(text)
+        else:
+            fields, digest = self.carried(text, prev)
+        old = prev.fields if prev is not None and prev.live else None
+        if prev is not None and old is not None and prev.hash == digest:
+            if prev.etag == etag:
+                return
+            same = True  # same content, new eTag only (e.g. our own write echoed back)
+        else:
+            same = False
         at = datetime.fromisoformat(at_text) if at_text is not None else None
-        self.upserts[item_id] = MirrorItem(
-            list_key=self.spec.key, id=item_id, etag=etag, fields=fields,
-            content_hash=digest, web_url=web_url, modified=at, modified_by=by,
-        )
-        if prev is not None and prev.live and prev.hash == digest:
-            return  # same content, new eTag only (e.g. our own write echoed back)
-        kind = "updated" if prev is not None and prev.live else "created"
-        setattr(self.result, kind, getattr(self.result, kind) + 1)
+        self.upserts[item_id] = MirrorItem(self.spec.key, item_id, etag, fields, digest,
+                                           web_url, at, by)
+        if same:
+            return
+        if old is None:
+            self.result.created += 1
+        else:
+            self.result.updated += 1
         if self.history:
-            old = prev.fields if prev is not None and prev.live else {}
-            tx.record_changes(self.diff(item_id, fields, old, kind, by, at or self.now))
+            kind = "created" if old is None else "updated"
+            tx.record_changes(self.diff(item_id, fields, old or {}, kind, by, at or self.now))
             self.changed[item_id] = _Known(True, digest, etag, self.mapped(fields))
 
     def mapped(self, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -160,13 +160,13 @@ class SqlListSync:
         sql, fields_text, when_text = self._sqlite_stmt
         key, gen, pending = self._key, self._gen, self._pending_marks
         # The last duplicate wins (a multi-row upsert cannot touch one row twice).
+        # A MirrorItem is a named tuple: unpacked in its field order, cheaper than by name.
         data = {
-            item.id: (
-                key, item.id, item.etag, fields_text(item.fields), item.content_hash,
-                item.web_url, when_text(item.modified), item.modified_by,
-                when_text(item.deleted_at), gen if item.id in pending else None,
+            item_id: (
+                key, item_id, etag, fields_text(fields), digest, web_url, when_text(at), by,
+                None if gone is None else when_text(gone), gen if item_id in pending else None,
             )
-            for item in batch
+            for _, item_id, etag, fields, digest, web_url, at, by, gone in batch
         }  # fmt: skip
         self._conn.exec_driver_sql(sql, list(data.values()))
         if pending:
@@ -304,8 +304,8 @@ def sqlite_datetime(proc: _ToText) -> _ToText:
     def text(value: Any) -> Any:
         if value is None:
             return None
-        if type(value) is datetime and value.tzinfo is UTC:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        if type(value) is datetime and value.tzinfo is UTC:  # "…ffffff+00:00", cut
+            return value.isoformat(" ", "microseconds")[:26]
         return proc(value)
 
     return text
