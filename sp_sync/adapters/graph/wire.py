@@ -64,15 +64,16 @@ def raw_item(v: Mapping[str, Any]) -> RawItem:
     if clean and min(clean)[:1] <= "@":  # see _without_annotations
         clean = _without_annotations(clean)
     etag = v.get("eTag") or fields.get("@odata.etag")
-    return RawItem(
-        id=str(v.get("id") or fields.get("id") or fields.get("ID") or ""),
-        etag=etag,
-        fields=clean,
-        web_url=v.get("webUrl"),
-        created=parse_dt(v.get("createdDateTime")),
-        modified=parse_dt(v.get("lastModifiedDateTime") or fields.get("Modified")),
-        modified_by=_person(v.get("lastModifiedBy")),
-        deleted="deleted" in v,
+    item_id = v.get("id") or fields.get("id") or fields.get("ID") or ""
+    return RawItem(  # positional: built once per item of every page
+        item_id if type(item_id) is str else str(item_id),
+        etag,
+        clean,
+        v.get("webUrl"),
+        parse_dt(v.get("createdDateTime")),
+        parse_dt(v.get("lastModifiedDateTime") or fields.get("Modified")),
+        _person(v.get("lastModifiedBy")),
+        "deleted" in v,
     )
 
 
@@ -176,13 +177,15 @@ def raw_items(
             "(nothing of it was applied); check proxies between sp-sync and Microsoft 365"
         )
     for v in values:
-        if not isinstance(v, Mapping):
+        if type(v) is not dict and not isinstance(v, Mapping):  # a dict: no ABC check
             poisoned.append(Poisoned(None, f"an item that is a {type(v).__name__}"))
             continue
         raw_id = v.get("id")
         item_id = str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else None
         problem = _item_problem(v, max_depth, max_chars)
-        if problem is None and not isinstance(v.get("fields", {}), (Mapping, type(None))):
+        fields = v.get("fields")
+        if problem is None and type(fields) is not dict and not isinstance(
+                fields, (Mapping, type(None))):
             problem = "its fields are not an object"
         if problem is None:
             try:
