@@ -153,8 +153,6 @@ def pull_select(spec: ListSpec, skip: Collection[str] = ()) -> tuple[str, ...]:
 _Entry = tuple[str, str | None, str, str, str | None, str | None, str | None, bool]
 # The places read by name below (Final: mypy then knows each one's type).
 _ID: Final = 0
-_TEXT: Final = 2
-_HASH: Final = 3
 _DELETED: Final = 7
 
 
@@ -302,25 +300,21 @@ class _Pull:
             fields = JsonObject(text)
         else:
             fields, digest = self.carried(text, prev)
-        old = prev.fields if prev is not None and prev.live else None
-        if prev is not None and old is not None and prev.hash == digest:
-            if prev.etag == etag:
-                return
-            same = True  # same content, new eTag only (e.g. our own write echoed back)
-        else:
-            same = False
+        live = prev if prev is not None and prev.live else None
+        if live is not None and live.hash == digest and live.etag == etag:
+            return
         at = datetime.fromisoformat(at_text) if at_text is not None else None
         self.upserts[item_id] = MirrorItem(self.spec.key, item_id, etag, fields, digest,
                                            web_url, at, by)
-        if same:
-            return
-        if old is None:
+        if live is not None and live.hash == digest:
+            return  # same content, new eTag only (e.g. our own write echoed back)
+        if live is None:
             self.result.created += 1
         else:
             self.result.updated += 1
         if self.history:
-            kind = "created" if old is None else "updated"
-            tx.record_changes(self.diff(item_id, fields, old or {}, kind, by, at or self.now))
+            kind, old = ("created", {}) if live is None else ("updated", live.fields)
+            tx.record_changes(self.diff(item_id, fields, old, kind, by, at or self.now))
             self.changed[item_id] = _Known(True, digest, etag, self.mapped(fields))
 
     def mapped(self, fields: Mapping[str, Any]) -> dict[str, Any]:
