@@ -137,14 +137,19 @@ def ours(bodies: Sequence[bytes], db: Path) -> float:
     return cpu
 
 
-def wire_cpu(info: dict[str, Any], repeat: int) -> float:
-    """Client CPU seconds of reading the pages over HTTPS, nothing else (best of ``repeat``)."""
+def least_cpu(work: Callable[[], object], repeat: int) -> float:
+    """CPU seconds of ``work``, the least of ``repeat`` runs."""
     times = []
     for _ in range(repeat):
         cpu0 = time.process_time()
-        fetch_bodies(info)
+        work()
         times.append(time.process_time() - cpu0)
     return min(times)
+
+
+def wire_cpu(info: dict[str, Any], repeat: int) -> float:
+    """Client CPU seconds of reading the pages over HTTPS, nothing else (best of ``repeat``)."""
+    return least_cpu(lambda: fetch_bodies(info), repeat)
 
 
 def stages(bodies: Sequence[bytes], repeat: int) -> list[tuple[str, float]]:
@@ -164,12 +169,7 @@ def stages(bodies: Sequence[bytes], repeat: int) -> list[tuple[str, float]]:
         gc.collect()
         gc.freeze()
         try:
-            times = []
-            for _ in range(repeat):
-                cpu0 = time.process_time()
-                work()
-                times.append(time.process_time() - cpu0)
-            return min(times)
+            return least_cpu(work, repeat)
         finally:
             gc.unfreeze()
 
